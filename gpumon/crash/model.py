@@ -1,0 +1,86 @@
+"""The one crash model every parser produces: report → threads → frames.
+
+macOS `.ips`, classic text reports, gdb backtraces and faulthandler dumps all end up here, so
+the TUI, the exporters and `gpumon crash` render one shape. msgspec Structs so a parsed report
+can travel inside a session event unchanged.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+# Frame classes, most interesting first; see gpumon.crash.classify.
+DRIVER = "driver"  # GPU driver / runtime: AGXMetal*, IOGPU, Metal, MPS, libcuda, libnvidia-*
+FRAMEWORK = "framework"  # libmlx, libtorch*, torch/_C, mlx core extension
+PYTHON = "python"  # the interpreter itself, or a Python-level frame from faulthandler
+SYSTEM = "system"  # libc, libsystem_*, pthread, kernel
+APP = "app"  # anything else with a name
+UNKNOWN = "unknown"
+FRAME_KINDS = (DRIVER, FRAMEWORK, PYTHON, SYSTEM, APP, UNKNOWN)
+
+
+class Frame(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    image: str | None = None  # binary image (dylib / .so / executable) basename
+    symbol: str | None = None  # function name (demangled where the source gave it so)
+    offset: int | None = None  # offset into symbol (or into image when no symbol)
+    address: int | None = None
+    file: str | None = None  # source file (Python frames, gdb frames with debug info)
+    line: int | None = None
+    kind: str = UNKNOWN
+
+
+class Thread(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int  # position in the report (what `faultingThread` indexes)
+    id: int | None = None  # OS thread id / LWP / pthread id where the source gives one
+    name: str | None = None
+    queue: str | None = None  # dispatch queue (macOS)
+    crashed: bool = False
+    frames: list[Frame] = msgspec.field(default_factory=list)
+
+
+class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str | None = None
+    path: str | None = None
+    base: int | None = None
+    size: int | None = None
+    uuid: str | None = None
+    arch: str | None = None
+
+
+class CrashReport(msgspec.Struct, kw_only=True, omit_defaults=True):
+    # ips-json | ips-text | text-crash | text-macos26 | faulthandler | gdb
+    format: str
+    process_name: str | None = None
+    pid: int | None = None
+    bug_type: str | None = None
+    os_version: str | None = None
+    exception_type: str | None = None  # EXC_BAD_ACCESS, EXC_CRASH ...
+    signal: str | None = None  # SIGSEGV, SIGABRT ...
+    exception_subtype: str | None = None  # KERN_INVALID_ADDRESS at 0x8
+    termination_reason: str | None = None
+    crashed_thread_index: int | None = None
+    application_specific_information: str | None = None
+    # A Python 3.14+ faulthandler dump or a debugger can carry a message line such as
+    # "Fatal Python error: Segmentation fault" or "terminate called without an active exception".
+    message: str | None = None
+    threads: list[Thread] = msgspec.field(default_factory=list)
+    images: list[BinaryImage] = msgspec.field(default_factory=list)
+    # What the parser could not read, in words ("truncated after thread 3"). Empty = complete.
+    warnings: list[str] = msgspec.field(default_factory=list)
+    source_path: str | None = None
+
+    @property
+    def crashed_thread(self) -> Thread | None:
+        for t in self.threads:
+            if t.crashed:
+                return t
+        if self.crashed_thread_index is not None:
+            for t in self.threads:
+                if t.index == self.crashed_thread_index:
+                    return t
+        return None
+
+
+class CrashParseError(ValueError):
+    """The input is not a crash report gpumon can read; the message is one user-facing line."""

@@ -1,0 +1,238 @@
+"""Session events: the one stream the TUI, the session log, the exporters and `sweep` consume.
+
+Producers are the supervisor (pool lifecycle, samples, crashes), the crash capture chain
+(artifacts attached after a death) and the host sampler. Every event carries `t`, wall-clock
+seconds since the epoch, so a recorded session replays with its original timing.
+
+The schema is versioned (`SCHEMA_VERSION`): adding an optional field is backward compatible
+and keeps the version; renaming, removing or changing the meaning of a field bumps it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Union
+
+import msgspec
+
+from gpumon.crash.model import CrashReport
+from gpumon.spec import PoolConfig
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    t: float = msgspec.field(default_factory=time.time)
+
+
+class HostInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    hostname: str
+    user: str
+    home: str
+    os: str  # "Linux", "Darwin"
+    os_version: str  # "Debian 12 / kernel 6.18", "macOS 15.3 (24D60)"
+    machine: str  # x86_64, arm64
+    chip: str  # "Apple M4 Max", "Intel(R) Xeon(R) ..."
+    cpu_count: int
+    mem_total: int  # bytes
+    python: str
+    gpus: list[str] = msgspec.field(default_factory=list)
+    # Installed framework versions as seen from package metadata (the monitor never imports
+    # them); the versions a pool actually loaded arrive in PoolReady.
+    frameworks: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class SessionStart(Event, tag="session_start"):
+    session_id: str
+    schema: int = SCHEMA_VERSION
+    gpumon_version: str
+    mode: str  # tui | sweep | test | replay
+    argv: list[str]
+    cwd: str
+    host: HostInfo
+
+
+class SessionEnd(Event, tag="session_end"):
+    reason: str = "quit"
+
+
+class PoolStarting(Event, tag="pool_starting"):
+    pool: str
+    config: PoolConfig
+    attempt: int = 1
+
+
+class PoolReady(Event, tag="pool_ready"):
+    pool: str
+    pid: int
+    backend: str
+    device: str  # what the worker picked: cpu, cuda:0, mps, gpu (metal) ...
+    device_name: str  # "NVIDIA H200", "Apple M4 Max (Metal)", "CPU (x86_64, 16 cores)"
+    device_reason: str  # why this device: "requested", "auto: CUDA build and a GPU present"
+    framework: str  # "mlx 0.32.4", "torch 2.13.0+cpu", "synthetic (fault backend)"
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    # policy name -> "" when available, else the reason it is not.
+    policies: dict[str, str] = msgspec.field(default_factory=dict)
+    # How native stacks of every thread will be captured if this worker dies, or why not.
+    native_capture: str = ""
+    size: int
+    dtype: str
+    flop_per_op: float
+    artifacts_dir: str = ""
+
+
+class PoolFailed(Event, tag="pool_failed"):
+    """A pool that could not start (or cannot be restarted). `fix` names what to do."""
+
+    pool: str
+    message: str
+    fix: str = ""
+
+
+class Control(Event, tag="control"):
+    """A command to a pool and its acknowledgement (or error)."""
+
+    pool: str
+    command: str  # set_threads | pause | resume | stop | set_workload | set_policy | restart
+    args: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
+    ok: bool = True
+    detail: str = ""
+    source: str = "user"  # user | cli | sweep | restart-policy
+
+
+class Sample(Event, tag="sample"):
+    """One ~100 ms measurement window of a pool, as measured inside the worker."""
+
+    pool: str
+    interval: float  # seconds this window covers (worker's monotonic clock)
+    threads: int  # target thread count during the window
+    ops: list[int]  # ops completed per worker thread in the window, index = thread slot
+    flop_per_op: float
+    state: str = "running"  # running | paused
+    workload: str = ""
+    policy: str = ""
+    lat_count: int = 0
+    lat_p50: float | None = None  # seconds
+    lat_p99: float | None = None
+    lat_max: float | None = None
+    # Latency histogram of the window: bucket -> count, bucket b covers [2**(b/8), 2**((b+1)/8))
+    # microseconds. Lets `sweep` merge windows into whole-run percentiles.
+    lat_hist: dict[int, int] = msgspec.field(default_factory=dict)
+    # Framework memory figures in bytes, named as the framework names them
+    # (mlx: active/peak/cache; torch.cuda: allocated/reserved; torch.mps: current/driver).
+    mem: dict[str, int] = msgspec.field(default_factory=dict)
+    mem_source: str = ""  # "mlx.core.get_active_memory()" ...
+    cpu_percent: float | None = None  # of one core, psutil, whole worker process
+    rss: int | None = None  # bytes, psutil
+
+    @property
+    def total_ops(self) -> int:
+        return sum(self.ops)
+
+    @property
+    def ops_per_s(self) -> float:
+        return sum(self.ops) / self.interval if self.interval > 0 else 0.0
+
+    @property
+    def flops(self) -> float:
+        return self.ops_per_s * self.flop_per_op
+
+
+class Crash(Event, tag="crash"):
+    """A pool's worker died without being asked to. Recorded the moment the death is seen;
+    stacks and reports follow as CrashArtifact events with the same crash_id."""
+
+    crash_id: str
+    pool: str
+    pid: int
+    signal: str | None = None  # SIGSEGV ...
+    exit_code: int | None = None
+    detected_by: str = "exit"  # exit | debugger (gdb saw the fatal signal first)
+    threads: int
+    uptime: float  # seconds since the worker became ready
+    ops_total: int
+    policy: str
+    workload: str
+    backend: str
+    device: str
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    crash_number: int = 1  # how many times this pool has crashed in the session
+
+
+class CrashArtifact(Event, tag="crash_artifact"):
+    """Evidence attached to a crash: faulthandler dump, stderr tail, native stacks, .ips."""
+
+    crash_id: str
+    pool: str
+    kind: str  # faulthandler | stderr | native | ips | note
+    path: str = ""  # where the artifact is saved (next to the session log when recording)
+    text: str = ""  # the artifact's text (tails are bounded)
+    report: CrashReport | None = None  # parsed form, where the kind has one
+    note: str = ""  # e.g. "gdb not installed: no native stacks"
+
+
+class Stall(Event, tag="stall"):
+    pool: str
+    silent_for: float  # seconds without any message from the worker
+    threads: int
+    stacks: str = ""  # faulthandler dump of all threads, taken on demand
+    native: CrashReport | None = None
+
+
+class PoolRestart(Event, tag="pool_restart"):
+    pool: str
+    attempt: int
+    delay: float  # seconds of backoff before this restart
+    crashes: int
+
+
+class PoolStopped(Event, tag="pool_stopped"):
+    pool: str
+    reason: str = "stopped"
+    exit_code: int | None = None
+    ops_total: int = 0
+
+
+class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    mem_used: int | None = None
+    mem_total: int | None = None
+    util_percent: float | None = None
+    source: str = ""
+
+
+class HostSample(Event, tag="host_sample"):
+    cpu_percent: float  # whole machine, 100 = all cores busy
+    mem_used: int
+    mem_total: int
+    monitor_cpu_percent: float | None = None  # the gpumon process itself
+    monitor_rss: int | None = None
+    gpus: list[GpuSample] = msgspec.field(default_factory=list)
+
+
+AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
+    SessionStart,
+    SessionEnd,
+    PoolStarting,
+    PoolReady,
+    PoolFailed,
+    Control,
+    Sample,
+    Crash,
+    CrashArtifact,
+    Stall,
+    PoolRestart,
+    PoolStopped,
+    HostSample,
+]
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEvent)
+
+
+def encode(event: Event) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(line: bytes | str) -> Event:
+    return _decoder.decode(line)
