@@ -66,34 +66,78 @@ def positive_int(text: str) -> int:
 def add_pool_options(p: argparse.ArgumentParser, *, default_pools: str) -> None:
     """Options shared by every command that starts pools (live TUI, sweep)."""
     g = p.add_argument_group("pools")
-    g.add_argument("--pool", action="append", metavar="BACKEND[:DEVICE][,k=v...]",
-                   help="a pool to run; repeatable. Backends: mlx, torch, fault (synthetic). "
-                   f"Devices: mlx:gpu|cpu, torch:mps|cuda|cpu. Default: {default_pools}. "
-                   "Per-pool keys: threads, workload, size, dtype, policy, name, fault, "
-                   "fault-at-threads, fault-rate, native")
-    g.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="worker threads per pool (default 1)")
-    g.add_argument("--workload", choices=WORKLOADS, default="matmul",
-                   help="matmul = addmm like the original MLX crash; mlp = small forward pass")
-    g.add_argument("--size", type=positive_int, default=None, metavar="N",
-                   help="matrix / hidden size (default: 512 on CPU, 4096 on GPUs)")
-    g.add_argument("--dtype", choices=DTYPES, default=None,
-                   help="default: float32 on CPU, bfloat16 on GPUs")
-    g.add_argument("--policy", choices=POLICIES, default="per-thread",
-                   help="per-thread streams (default), one shared stream, or a lock "
-                   "around submission")
-    g.add_argument("--sync-every", type=positive_int, default=1, metavar="K",
-                   help="synchronise the device every K ops (default 1: every op)")
-    g.add_argument("--fault", choices=FAULT_KINDS, default="segv",
-                   help="fault backend only: which real native fault to inject")
-    g.add_argument("--fault-at-threads", type=positive_int, default=2, metavar="N",
-                   help="fault backend only: arm the fault at N or more threads (default 2)")
-    g.add_argument("--fault-rate", type=parse_fault_rate_arg, default=2.0, metavar="PER_S",
-                   help="fault backend only: expected faults per second once armed "
-                   "(default 2)")
-    g.add_argument("--native-stacks", choices=NATIVE_MODES, default="auto",
-                   help="native stacks of every thread on a crash: auto (gdb where present), "
-                   "gdb (require it), off")
+    g.add_argument(
+        "--pool",
+        action="append",
+        metavar="BACKEND[:DEVICE][,k=v...]",
+        help="a pool to run; repeatable. Backends: mlx, torch, fault (synthetic). "
+        f"Devices: mlx:gpu|cpu, torch:mps|cuda|cpu. Default: {default_pools}. "
+        "Per-pool keys: threads, workload, size, dtype, policy, name, fault, "
+        "fault-at-threads, fault-rate, native",
+    )
+    g.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="worker threads per pool (default 1)",
+    )
+    g.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        default="matmul",
+        help="matmul = addmm like the original MLX crash; mlp = small forward pass",
+    )
+    g.add_argument(
+        "--size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="matrix / hidden size (default: 512 on CPU, 4096 on GPUs)",
+    )
+    g.add_argument(
+        "--dtype", choices=DTYPES, default=None, help="default: float32 on CPU, bfloat16 on GPUs"
+    )
+    g.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="per-thread",
+        help="per-thread streams (default), one shared stream, or a lock around submission",
+    )
+    g.add_argument(
+        "--sync-every",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="synchronise the device every K ops (default 1: every op)",
+    )
+    g.add_argument(
+        "--fault",
+        choices=FAULT_KINDS,
+        default="segv",
+        help="fault backend only: which real native fault to inject",
+    )
+    g.add_argument(
+        "--fault-at-threads",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="fault backend only: arm the fault at N or more threads (default 2)",
+    )
+    g.add_argument(
+        "--fault-rate",
+        type=parse_fault_rate_arg,
+        default=2.0,
+        metavar="PER_S",
+        help="fault backend only: expected faults per second once armed (default 2)",
+    )
+    g.add_argument(
+        "--native-stacks",
+        choices=NATIVE_MODES,
+        default="auto",
+        help="native stacks of every thread on a crash: auto (gdb where present), "
+        "gdb (require it), off",
+    )
 
 
 def parse_fault_rate_arg(text: str) -> float:
@@ -116,8 +160,7 @@ def pools_from_args(args: argparse.Namespace, default_pools: Sequence[str]) -> l
         dtype=args.dtype,
         policy=args.policy,
         sync_every=args.sync_every,
-        fault=FaultConfig(kind=args.fault, at_threads=args.fault_at_threads,
-                          rate=args.fault_rate),
+        fault=FaultConfig(kind=args.fault, at_threads=args.fault_at_threads, rate=args.fault_rate),
         native_stacks=args.native_stacks,
     )
     specs = args.pool or list(default_pools)
@@ -129,8 +172,7 @@ def build_parser() -> Parser:
         prog="gpumon",
         description="Run isolated MLX / PyTorch worker pools, watch them live, and keep the "
         "native stacks when a worker dies.",
-        epilog="With no subcommand, gpumon opens the live monitor (same options as "
-        "`gpumon live`).",
+        epilog="With no subcommand, gpumon opens the live monitor (same options as `gpumon live`).",
     )
     parser.add_argument("--version", action="version", version=f"gpumon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)

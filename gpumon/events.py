@@ -42,7 +42,7 @@ class HostInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     frameworks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class SessionStart(Event, tag="session_start"):
+class SessionStart(Event, tag="session_start", kw_only=True):
     session_id: str
     schema: int = SCHEMA_VERSION
     gpumon_version: str
@@ -52,17 +52,17 @@ class SessionStart(Event, tag="session_start"):
     host: HostInfo
 
 
-class SessionEnd(Event, tag="session_end"):
+class SessionEnd(Event, tag="session_end", kw_only=True):
     reason: str = "quit"
 
 
-class PoolStarting(Event, tag="pool_starting"):
+class PoolStarting(Event, tag="pool_starting", kw_only=True):
     pool: str
     config: PoolConfig
     attempt: int = 1
 
 
-class PoolReady(Event, tag="pool_ready"):
+class PoolReady(Event, tag="pool_ready", kw_only=True):
     pool: str
     pid: int
     backend: str
@@ -81,7 +81,7 @@ class PoolReady(Event, tag="pool_ready"):
     artifacts_dir: str = ""
 
 
-class PoolFailed(Event, tag="pool_failed"):
+class PoolFailed(Event, tag="pool_failed", kw_only=True):
     """A pool that could not start (or cannot be restarted). `fix` names what to do."""
 
     pool: str
@@ -89,7 +89,7 @@ class PoolFailed(Event, tag="pool_failed"):
     fix: str = ""
 
 
-class Control(Event, tag="control"):
+class Control(Event, tag="control", kw_only=True):
     """A command to a pool and its acknowledgement (or error)."""
 
     pool: str
@@ -100,7 +100,7 @@ class Control(Event, tag="control"):
     source: str = "user"  # user | cli | sweep | restart-policy
 
 
-class Sample(Event, tag="sample"):
+class Sample(Event, tag="sample", kw_only=True):
     """One ~100 ms measurement window of a pool, as measured inside the worker."""
 
     pool: str
@@ -138,7 +138,16 @@ class Sample(Event, tag="sample"):
         return self.ops_per_s * self.flop_per_op
 
 
-class Crash(Event, tag="crash"):
+class ThreadFailed(Event, tag="thread_failed", kw_only=True):
+    """One worker thread raised (e.g. MLX "There is no Stream(gpu, 0) in current thread");
+    the process and its other threads carry on."""
+
+    pool: str
+    slot: int
+    error: str
+
+
+class Crash(Event, tag="crash", kw_only=True):
     """A pool's worker died without being asked to. Recorded the moment the death is seen;
     stacks and reports follow as CrashArtifact events with the same crash_id."""
 
@@ -157,9 +166,12 @@ class Crash(Event, tag="crash"):
     device: str
     versions: dict[str, str] = msgspec.field(default_factory=dict)
     crash_number: int = 1  # how many times this pool has crashed in the session
+    # run: while working | stopping: after gpumon asked it to stop (e.g. MLX's abort during
+    # interpreter shutdown) | starting: before it reported ready
+    during: str = "run"
 
 
-class CrashArtifact(Event, tag="crash_artifact"):
+class CrashArtifact(Event, tag="crash_artifact", kw_only=True):
     """Evidence attached to a crash: faulthandler dump, stderr tail, native stacks, .ips."""
 
     crash_id: str
@@ -171,7 +183,7 @@ class CrashArtifact(Event, tag="crash_artifact"):
     note: str = ""  # e.g. "gdb not installed: no native stacks"
 
 
-class Stall(Event, tag="stall"):
+class Stall(Event, tag="stall", kw_only=True):
     pool: str
     silent_for: float  # seconds without any message from the worker
     threads: int
@@ -179,14 +191,14 @@ class Stall(Event, tag="stall"):
     native: CrashReport | None = None
 
 
-class PoolRestart(Event, tag="pool_restart"):
+class PoolRestart(Event, tag="pool_restart", kw_only=True):
     pool: str
     attempt: int
     delay: float  # seconds of backoff before this restart
     crashes: int
 
 
-class PoolStopped(Event, tag="pool_stopped"):
+class PoolStopped(Event, tag="pool_stopped", kw_only=True):
     pool: str
     reason: str = "stopped"
     exit_code: int | None = None
@@ -201,7 +213,7 @@ class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     source: str = ""
 
 
-class HostSample(Event, tag="host_sample"):
+class HostSample(Event, tag="host_sample", kw_only=True):
     cpu_percent: float  # whole machine, 100 = all cores busy
     mem_used: int
     mem_total: int
@@ -218,6 +230,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     PoolFailed,
     Control,
     Sample,
+    ThreadFailed,
     Crash,
     CrashArtifact,
     Stall,

@@ -114,14 +114,16 @@ def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
     backend, _, device = head.partition(":")
     backend = backend.lower()
     if backend not in BACKENDS:
-        raise SpecError(f"unknown backend {backend!r} in --pool {text!r}; use one of: "
-                        + ", ".join(BACKENDS))
+        raise SpecError(
+            f"unknown backend {backend!r} in --pool {text!r}; use one of: " + ", ".join(BACKENDS)
+        )
     dev: str | None = device.lower() or None
     if dev is not None:
         base = dev.split(":")[0]
         if base not in DEVICES[backend]:
-            raise SpecError(f"{backend} has no device {dev!r}; use one of: "
-                            + ", ".join(DEVICES[backend]))
+            raise SpecError(
+                f"{backend} has no device {dev!r}; use one of: " + ", ".join(DEVICES[backend])
+            )
         if ":" in dev and not (base == "cuda" and dev.split(":", 1)[1].isdigit()):
             raise SpecError(f"device {dev!r} is not valid; an index is only allowed as cuda:N")
     fields: dict[str, object] = {}

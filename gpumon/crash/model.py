@@ -37,6 +37,9 @@ class Thread(msgspec.Struct, kw_only=True, omit_defaults=True):
     queue: str | None = None  # dispatch queue (macOS)
     crashed: bool = False
     frames: list[Frame] = msgspec.field(default_factory=list)
+    # What the source says about the thread besides its frames: faulthandler's
+    # "garbage-collecting" / "no Python frame", "C stack truncated", gdb's "backtrace stopped".
+    note: str | None = None
 
 
 class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):

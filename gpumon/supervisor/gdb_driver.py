@@ -43,8 +43,17 @@ def signal_name():
         signo = int(sig)
     except gdb.error:
         return None, None
-    names = {4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 11: "SIGSEGV",
-             12: "SIGUSR2", 31: "SIGSYS", 10: "SIGUSR1"}
+    names = {
+        4: "SIGILL",
+        5: "SIGTRAP",
+        6: "SIGABRT",
+        7: "SIGBUS",
+        8: "SIGFPE",
+        11: "SIGSEGV",
+        12: "SIGUSR2",
+        31: "SIGSYS",
+        10: "SIGUSR1",
+    }
     return signo, names.get(signo, f"SIG{signo}")
 
 
@@ -91,9 +100,26 @@ def main():
     gdb.execute("set print inferior-events off")
     gdb.execute("set auto-solib-add off")
     gdb.execute("set startup-with-shell off")
-    for s in ("SIGPIPE", "SIGTERM", "SIGINT", "SIGUSR1", "SIGCHLD", "SIGALRM", "SIGHUP",
-              "SIGWINCH", "SIGCONT", "SIGPROF", "SIGVTALRM", "SIGURG", "SIGIO", "SIG32",
-              "SIG33", "SIG34", "SIG35", "SIG36"):
+    for s in (
+        "SIGPIPE",
+        "SIGTERM",
+        "SIGINT",
+        "SIGUSR1",
+        "SIGCHLD",
+        "SIGALRM",
+        "SIGHUP",
+        "SIGWINCH",
+        "SIGCONT",
+        "SIGPROF",
+        "SIGVTALRM",
+        "SIGURG",
+        "SIGIO",
+        "SIG32",
+        "SIG33",
+        "SIG34",
+        "SIG35",
+        "SIG36",
+    ):
         try:
             gdb.execute(f"handle {s} nostop noprint pass", to_string=True)
         except gdb.error:

@@ -1,0 +1,139 @@
+"""Messages between a worker process and the supervisor, one JSON object per line.
+
+They travel over a dedicated socketpair fd, never stdout/stderr: native libraries write there
+(Metal assertions, CUDA errors) and those streams are captured to files for the crash record.
+Lines are small and self-delimiting, so a torn or garbage line costs one message, not the
+stream. `Hello.protocol` is checked by the supervisor; a worker from another gpumon version is
+refused with a clear error rather than misread.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+from gpumon.events import Sample
+
+PROTOCOL_VERSION = 1
+MAX_LINE = 1 << 20  # a line longer than this is garbage, not a message
+
+
+class Msg(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    pass
+
+
+# ---- worker -> supervisor ---------------------------------------------------------------
+
+
+class Hello(Msg, tag="hello", kw_only=True):
+    protocol: int
+    pid: int
+    backend: str
+    device: str
+    device_name: str
+    device_reason: str
+    framework: str
+    versions: dict[str, str] = msgspec.field(default_factory=dict)
+    policies: dict[str, str] = msgspec.field(default_factory=dict)
+    size: int
+    dtype: str
+    flop_per_op: float
+    threads: int
+
+
+class Fatal(Msg, tag="fatal", kw_only=True):
+    """The worker cannot start (framework missing, device unavailable, bad size ...)."""
+
+    message: str
+    fix: str = ""
+
+
+class Ack(Msg, tag="ack", kw_only=True):
+    id: int
+    command: str
+    ok: bool = True
+    detail: str = ""
+    # State after the command, so the supervisor never has to guess.
+    threads: int = 0
+    state: str = "running"
+    policy: str = ""
+    workload: str = ""
+    flop_per_op: float = 0.0
+
+
+class ThreadFailed(Msg, tag="thread_failed", kw_only=True):
+    """A worker thread died of a Python-level framework error; the process lives on."""
+
+    slot: int
+    error: str
+
+
+class Bye(Msg, tag="bye", kw_only=True):
+    reason: str = "stopped"
+    ops_total: int = 0
+
+
+# Written by gpumon/supervisor/gdb_driver.py from inside gdb on the same socket.
+class Dying(Msg, tag="dying", kw_only=True):
+    signal: str
+    signo: int
+
+
+class NativeReady(Msg, tag="native_ready", kw_only=True):
+    path: str
+
+
+class SnapshotReady(Msg, tag="snapshot_ready", kw_only=True):
+    path: str
+
+
+class Exited(Msg, tag="exited", kw_only=True):
+    exit_code: int | None = None
+    signo: int | None = None
+
+
+class DebuggerError(Msg, tag="debugger_error", kw_only=True):
+    message: str
+
+
+# ---- supervisor -> worker ---------------------------------------------------------------
+
+
+class Command(Msg, tag="command", kw_only=True):
+    id: int
+    # set_threads | pause | resume | stop | set_workload | set_policy
+    op: str
+    args: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
+
+
+WorkerMsg = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
+    Hello,
+    Fatal,
+    Ack,
+    ThreadFailed,
+    Bye,
+    Sample,
+    Dying,
+    NativeReady,
+    SnapshotReady,
+    Exited,
+    DebuggerError,
+]
+
+_enc = msgspec.json.Encoder()
+_worker_dec = msgspec.json.Decoder(WorkerMsg)
+_command_dec = msgspec.json.Decoder(Command)
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    return _enc.encode(msg) + b"\n"
+
+
+def decode_worker(line: bytes) -> Msg | Sample:
+    """Raises msgspec.DecodeError / ValidationError on garbage: the caller counts and skips."""
+    return _worker_dec.decode(line)
+
+
+def decode_command(line: bytes) -> Command:
+    return _command_dec.decode(line)

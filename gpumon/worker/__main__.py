@@ -1,0 +1,120 @@
+"""Entry point of a pool's child process: `python -m gpumon.worker --fd N --config JSON`.
+
+Order matters here: faulthandler first (so even an import crash leaves Python stacks), then
+the parent-death signal, then the framework import (the slow, risky part), then Hello.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import traceback
+
+import msgspec
+
+from gpumon import protocol
+from gpumon.spec import PoolConfig
+from gpumon.worker.backends import load
+from gpumon.worker.backends.base import BackendUnavailable, Workload
+from gpumon.worker.runtime import Channel, Runtime, exit_now
+from gpumon.worker.threadname import set_current_thread_name, set_parent_death_signal
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="gpumon.worker")
+    p.add_argument("--fd", type=int, required=True, help="message socket inherited from parent")
+    p.add_argument("--config", required=True, help="PoolConfig as JSON")
+    p.add_argument("--faulthandler", default="", help="file for faulthandler dumps")
+    return p.parse_args(argv)
+
+
+def control_loop(chan: Channel, rt: Runtime, done: threading.Event) -> None:
+    set_current_thread_name("gpumon_control")
+    for line in chan.lines():
+        try:
+            cmd = protocol.decode_command(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            print(f"gpumon worker: ignored bad command line: {e}", file=sys.stderr, flush=True)
+            continue
+        ack = rt.handle(cmd)
+        chan.send(ack)
+        if cmd.op == "stop":
+            done.set()
+            return
+    # EOF: the monitor is gone. Nobody will read a crash record now, so leave at once.
+    rt.stop()
+    exit_now(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.faulthandler:
+        fh = open(args.faulthandler, "a", buffering=1)  # noqa: SIM115 - lives as long as we do
+        faulthandler.enable(file=fh, all_threads=True)
+        if hasattr(faulthandler, "register"):  # stall snapshots on demand (not on Windows)
+            faulthandler.register(signal.SIGUSR1, file=fh, all_threads=True, chain=False)
+    set_parent_death_signal(signal.SIGKILL)
+    chan = Channel(args.fd)
+    try:
+        config = msgspec.json.decode(args.config, type=PoolConfig)
+        backend = load(config)
+        choice = backend.setup()
+        size = config.size or backend.default_size()
+        dtype = config.dtype or backend.default_dtype()
+        workload = Workload(config.workload, size, dtype, config.policy, config.sync_every)
+        why = backend.policies().get(config.policy, "")
+        if why:
+            raise BackendUnavailable(
+                f"policy {config.policy} is unavailable: {why}",
+                "use --policy per-thread or --policy locked",
+            )
+        backend.validate(workload, config.threads)
+    except BackendUnavailable as e:
+        chan.send(protocol.Fatal(message=e.message, fix=e.fix))
+        return 2
+    except Exception as e:
+        traceback.print_exc()  # to the captured stderr file, for the record
+        chan.send(
+            protocol.Fatal(
+                message=f"worker failed to start: {type(e).__name__}: {e}",
+                fix="see the worker's stderr log",
+            )
+        )
+        return 2
+
+    rt = Runtime(config.name, backend, workload, config.threads, chan)
+    chan.send(
+        protocol.Hello(
+            protocol=protocol.PROTOCOL_VERSION,
+            pid=os.getpid(),
+            backend=config.backend,
+            device=choice.device,
+            device_name=choice.device_name,
+            device_reason=choice.reason,
+            framework=choice.framework,
+            versions=choice.versions,
+            policies=backend.policies(),
+            size=size,
+            dtype=dtype,
+            flop_per_op=rt.flop_per_op,
+            threads=config.threads,
+        )
+    )
+    rt.start()
+    done = threading.Event()
+    threading.Thread(
+        target=control_loop, args=(chan, rt, done), daemon=True, name="gpumon_control"
+    ).start()
+    rt.run_sampler(done)
+    chan.send(protocol.Bye(reason="stopped", ops_total=rt.ops_total))
+    # A normal return runs interpreter shutdown, where some frameworks crash (MLX on CUDA);
+    # that death is real evidence, so it is not hidden behind os._exit.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""PyTorch pools on mps, cuda or cpu (auto: mps > cuda > cpu)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from gpumon.worker.backends.base import (
+    MLP_BATCH,
+    MLP_LAYERS,
+    Backend,
+    BackendUnavailable,
+    DeviceChoice,
+    Workload,
+    check_fits,
+    cpu_name,
+)
+
+INSTALL_FIX = (
+    "install it with: pip install 'gpumon[torch]' (on Linux run `pip install torch==2.13.0` "
+    "first for the CPU build)"
+)
+
+
+@dataclass
+class TorchState:
+    inputs: tuple[Any, ...]
+    stream: Any  # torch.cuda.Stream or None
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def setup(self) -> DeviceChoice:
+        try:
+            import torch
+        except ImportError as e:
+            raise BackendUnavailable(f"PyTorch is not installed ({e})", INSTALL_FIX) from None
+        self.torch = torch
+        req = self.config.device
+        mps_ok = torch.backends.mps.is_available()
+        cuda_ok = torch.cuda.is_available()
+        if req is None:
+            if mps_ok:
+                dev, reason = "mps", "auto: Metal (MPS) is available"
+            elif cuda_ok:
+                dev, reason = (
+                    "cuda:0",
+                    f"auto: CUDA is available ({torch.cuda.device_count()} device(s)); MPS is not",
+                )
+            else:
+                build = "CUDA build" if torch.version.cuda else "CPU-only build"
+                dev, reason = "cpu", f"auto: no MPS or CUDA device (torch is a {build})"
+        else:
+            dev, reason = req, "requested"
+            if req == "mps" and not mps_ok:
+                raise BackendUnavailable(
+                    "torch cannot use MPS here (needs Apple Silicon and macOS 12.3+)",
+                    "use --pool torch:cpu, or torch:cuda on an NVIDIA machine",
+                )
+            if req.startswith("cuda"):
+                if not cuda_ok:
+                    why = (
+                        "torch is a CPU-only build"
+                        if not torch.version.cuda
+                        else "no CUDA device is visible"
+                    )
+                    raise BackendUnavailable(
+                        f"torch cannot use CUDA: {why}",
+                        "use --pool torch:cpu, or install a CUDA build "
+                        "of torch on a machine with an NVIDIA GPU",
+                    )
+                idx = int(req.split(":")[1]) if ":" in req else 0
+                if idx >= torch.cuda.device_count():
+                    raise BackendUnavailable(
+                        f"there is no {req}: {torch.cuda.device_count()} CUDA device(s)",
+                        "use --pool torch:cuda:0",
+                    )
+                dev = f"cuda:{idx}"
+        self.device = torch.device(dev)
+        if self.device.type == "cuda":
+            name = torch.cuda.get_device_name(self.device)
+        elif self.device.type == "mps":
+            name = f"{cpu_name()} GPU (Metal Performance Shaders)"
+        else:
+            name = f"{cpu_name()}, {torch.get_num_threads()} intra-op threads"
+        versions = {"torch": str(torch.__version__), "python": sys.version.split()[0]}
+        if torch.version.cuda:
+            versions["cuda"] = str(torch.version.cuda)
+        return DeviceChoice(dev, name, reason, f"torch {torch.__version__}", versions)
+
+    def is_gpu(self) -> bool:
+        return self.device.type in ("cuda", "mps")
+
+    def policies(self) -> dict[str, str]:
+        pol = {"per-thread": "", "shared": "", "locked": ""}
+        if self.device.type == "cpu":
+            pol["shared"] = "torch on cpu has no streams: same as per-thread"
+        elif self.device.type == "mps":
+            # torch.mps encodes every thread's work on one queue whatever we do.
+            pol["per-thread"] = "torch.mps has one command queue for all threads"
+        return pol
+
+    def validate(self, workload: Workload, threads: int) -> None:
+        torch = self.torch
+        if self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            check_fits(workload.kind, workload.size, workload.dtype, threads, free, "GPU")
+        else:
+            super().validate(workload, threads)
+        # Prove the dtype works on this device before any thread depends on it.
+        try:
+            dt = getattr(torch, workload.dtype)
+            a = torch.ones((8, 8), dtype=dt, device=self.device)
+            torch.addmm(a, a, a)
+        except (RuntimeError, TypeError) as e:
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise BackendUnavailable(
+                f"torch cannot run {workload.dtype} on {self.device}: {first}",
+                "use --dtype float32",
+            ) from None
+
+    def new_thread_state(self, workload: Workload, slot: int) -> TorchState:
+        torch = self.torch
+        torch.set_grad_enabled(False)  # grad mode is per thread
+        stream = None
+        if self.device.type == "cuda":
+            # per-thread: each thread owns a stream; shared/locked: the device's default one.
+            stream = (
+                torch.cuda.Stream(self.device)
+                if workload.policy == "per-thread"
+                else torch.cuda.default_stream(self.device)
+            )
+        dt = getattr(torch, workload.dtype)
+        n = workload.size
+        gen = torch.Generator(device="cpu").manual_seed(1000 + slot)
+
+        def rand(*shape: int) -> Any:
+            return (torch.randn(*shape, generator=gen) / n**0.5).to(self.device, dt)
+
+        ctx = torch.cuda.stream(stream) if stream is not None else nullcontext()
+        with ctx:
+            if workload.kind == "matmul":
+                inputs: tuple[Any, ...] = (rand(n, n), rand(n, n), rand(n, n))
+            else:
+                inputs = (rand(MLP_BATCH, n), *[rand(n, n) for _ in range(MLP_LAYERS)])
+        return TorchState(inputs, stream)
+
+    def run_ops(self, state: TorchState, n: int) -> None:
+        torch = self.torch
+        ctx = torch.cuda.stream(state.stream) if state.stream is not None else nullcontext()
+        with ctx:
+            if len(state.inputs) == 3:
+                c, a, b = state.inputs
+                for _ in range(n):
+                    torch.addmm(c, a, b)
+            else:
+                x, *ws = state.inputs
+                gelu = torch.nn.functional.gelu
+                for _ in range(n):
+                    h = x
+                    for w in ws:
+                        h = gelu(h @ w)
+            if state.stream is not None:
+                state.stream.synchronize()
+            elif self.device.type == "mps":
+                torch.mps.synchronize()
+
+    def memory(self) -> tuple[dict[str, int], str]:
+        torch = self.torch
+        if self.device.type == "cuda":
+            return (
+                {
+                    "allocated": torch.cuda.memory_allocated(self.device),
+                    "reserved": torch.cuda.memory_reserved(self.device),
+                    "peak": torch.cuda.max_memory_allocated(self.device),
+                },
+                "torch.cuda.memory_allocated/reserved/max_memory_allocated",
+            )
+        if self.device.type == "mps":
+            return (
+                {
+                    "current": torch.mps.current_allocated_memory(),
+                    "driver": torch.mps.driver_allocated_memory(),
+                },
+                "torch.mps.current_allocated_memory/driver_allocated_memory",
+            )
+        return {}, "torch cpu has no allocator figures; see process RSS"

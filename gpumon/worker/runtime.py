@@ -1,0 +1,311 @@
+"""The worker's thread pool: N named threads running one backend, live-resizable, measured.
+
+Three kinds of thread live in a worker process:
+  - `<backend>_worker-<i>`: run ops in a loop; each owns its framework state (built on itself);
+  - `gpumon_control`: reads commands from the supervisor, applies them, acknowledges them;
+  - the main thread (`gpumon_sampler`): every ~100 ms turns per-thread counters into a Sample.
+Counters are plain attributes written by one thread and read by the sampler: under the GIL a
+read sees a whole int, and a sample that is one op late is still a correct sample.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import msgspec
+
+from gpumon import protocol
+from gpumon.events import Sample
+from gpumon.spec import DTYPES, POLICIES, WORKLOADS, SpecError, validate_size, validate_threads
+from gpumon.worker import latency
+from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
+from gpumon.worker.threadname import set_current_thread_name
+
+SAMPLE_PERIOD = 0.1
+JOIN_TIMEOUT = 10.0
+
+
+class Channel:
+    """The worker's end of the message socket. Sends are serialised by a lock so lines never
+    interleave; a dead parent makes every send a no-op (the reader thread handles the exit)."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def send(self, msg: msgspec.Struct) -> None:
+        data = protocol.encode(msg)
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.closed = True
+
+    def lines(self) -> Any:
+        return self.sock.makefile("rb")
+
+
+@dataclass
+class Slot:
+    index: int
+    ops: int = 0
+    reported: int = 0
+    lat: list[float] = field(default_factory=list)
+    thread: threading.Thread | None = None
+    finished: bool = False
+    error: str = ""
+
+
+class Runtime:
+    def __init__(
+        self, pool: str, backend: Backend, workload: Workload, threads: int, chan: Channel
+    ) -> None:
+        self.pool = pool
+        self.backend = backend
+        self.workload = workload
+        self.target = threads
+        self.chan = chan
+        self.cond = threading.Condition()
+        self.paused = False
+        self.stopping = False
+        self.generation = 0
+        self.slots: dict[int, Slot] = {}
+        self.submit_lock = threading.Lock()  # the `locked` policy's process-wide lock
+        self.flop_per_op = backend.flop_per_op(workload)
+        self.ops_total = 0
+        backend.runtime = self
+
+    # ---- what backends may read ------------------------------------------------------
+    @property
+    def target_threads(self) -> int:
+        return self.target
+
+    # ---- worker threads --------------------------------------------------------------
+    def _thread_main(self, slot: Slot) -> None:
+        set_current_thread_name(f"{self.backend.name}_worker-{slot.index}")
+        state: Any = None
+        gen = -1
+        try:
+            while True:
+                with self.cond:
+                    while self.paused and not self._must_exit(slot):
+                        self.cond.wait()
+                    if self._must_exit(slot):
+                        break
+                    wl, g = self.workload, self.generation
+                if g != gen:
+                    state = None  # drop the old tensors before building new ones
+                    state = self.backend.new_thread_state(wl, slot.index)
+                    gen = g
+                k = wl.sync_every
+                t0 = time.perf_counter()
+                if wl.policy == "locked":
+                    with self.submit_lock:
+                        self.backend.run_ops(state, k)
+                else:
+                    self.backend.run_ops(state, k)
+                dt = time.perf_counter() - t0
+                slot.ops += k
+                slot.lat.append(dt / k)
+        except Exception as e:  # a framework error in one thread: report it, keep the pool
+            slot.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            print(f"gpumon worker thread {slot.index}: {slot.error}", file=sys.stderr, flush=True)
+            self.chan.send(protocol.ThreadFailed(slot=slot.index, error=slot.error))
+        finally:
+            if state is not None:
+                try:
+                    self.backend.thread_exit(state)
+                except Exception as e:
+                    print(f"gpumon worker thread {slot.index} exit: {e}", file=sys.stderr)
+            slot.finished = True
+
+    def _must_exit(self, slot: Slot) -> bool:
+        return self.stopping or slot.index >= self.target
+
+    def _start_slots(self) -> None:
+        for i in range(self.target):
+            slot = self.slots.get(i)
+            if slot is None or slot.finished:
+                slot = Slot(
+                    index=i, ops=slot.ops if slot else 0, reported=slot.reported if slot else 0
+                )
+                th = threading.Thread(
+                    target=self._thread_main,
+                    args=(slot,),
+                    name=f"{self.backend.name}_worker-{i}",
+                    daemon=True,
+                )
+                slot.thread = th
+                self.slots[i] = slot
+                th.start()
+
+    def _join_exiting(self, timeout: float) -> list[int]:
+        deadline = time.monotonic() + timeout
+        stuck = []
+        for slot in list(self.slots.values()):
+            if slot.index >= self.target or self.stopping:
+                th = slot.thread
+                if th is not None:
+                    th.join(max(0.0, deadline - time.monotonic()))
+                    if th.is_alive():
+                        stuck.append(slot.index)
+        return stuck
+
+    def start(self) -> None:
+        self._start_slots()
+
+    # ---- commands ------------------------------------------------------------------
+    def handle(self, cmd: protocol.Command) -> protocol.Ack:
+        try:
+            detail = self._apply(cmd)
+            ok = True
+        except (SpecError, BackendUnavailable, ValueError, TypeError, KeyError) as e:
+            detail, ok = getattr(e, "message", None) or str(e), False
+        return protocol.Ack(
+            id=cmd.id,
+            command=cmd.op,
+            ok=ok,
+            detail=detail,
+            threads=self.target,
+            state=self.state,
+            policy=self.workload.policy,
+            workload=self.workload.kind,
+            flop_per_op=self.flop_per_op,
+        )
+
+    @property
+    def state(self) -> str:
+        return "stopping" if self.stopping else "paused" if self.paused else "running"
+
+    def _apply(self, cmd: protocol.Command) -> str:
+        a = cmd.args
+        if cmd.op == "set_threads":
+            n = validate_threads(int(a["threads"]))  # type: ignore[arg-type]
+            if n > self.target:
+                self.backend.validate(self.workload, n)
+            with self.cond:
+                old, self.target = self.target, n
+                self.cond.notify_all()
+            if n > old:
+                self._start_slots()
+                return f"{old} -> {n} threads"
+            stuck = self._join_exiting(JOIN_TIMEOUT)
+            return f"{old} -> {n} threads" + (
+                f"; threads {stuck} still finishing an op" if stuck else ""
+            )
+        if cmd.op == "pause":
+            with self.cond:
+                self.paused = True
+            return "paused"
+        if cmd.op == "resume":
+            with self.cond:
+                self.paused = False
+                self.cond.notify_all()
+            return "running"
+        if cmd.op == "set_workload":
+            kind = str(a.get("workload") or self.workload.kind)
+            if kind not in WORKLOADS:
+                raise ValueError(f"unknown workload {kind!r}; use {', '.join(WORKLOADS)}")
+            size = validate_size(int(a["size"])) if a.get("size") else self.workload.size
+            dtype = str(a.get("dtype") or self.workload.dtype)
+            if dtype not in DTYPES:
+                raise ValueError(f"unknown dtype {dtype!r}; use {', '.join(DTYPES)}")
+            new = replace(self.workload, kind=kind, size=size, dtype=dtype)
+            self.backend.validate(new, self.target)
+            self._swap_workload(new)
+            return f"{kind} {size} {dtype}"
+        if cmd.op == "set_policy":
+            pol = str(a.get("policy"))
+            if pol not in POLICIES:
+                raise ValueError(f"unknown policy {pol!r}; use {', '.join(POLICIES)}")
+            why = self.backend.policies().get(pol, "")
+            if why:
+                raise ValueError(f"policy {pol} is unavailable: {why}")
+            self._swap_workload(replace(self.workload, policy=pol))
+            return pol
+        if cmd.op == "stop":
+            self.stop()
+            return "stopped"
+        raise ValueError(f"unknown command {cmd.op!r}")
+
+    def _swap_workload(self, new: Workload) -> None:
+        with self.cond:
+            self.workload = new
+            self.generation += 1
+            self.flop_per_op = self.backend.flop_per_op(new)
+
+    def stop(self) -> list[int]:
+        with self.cond:
+            self.stopping = True
+            self.paused = False
+            self.cond.notify_all()
+        return self._join_exiting(JOIN_TIMEOUT)
+
+    # ---- sampling ------------------------------------------------------------------
+    def sample(self, interval: float) -> Sample:
+        ops: list[int] = []
+        lats: list[float] = []
+        for i in sorted(self.slots):
+            slot = self.slots[i]
+            done = slot.ops
+            while len(ops) <= i:
+                ops.append(0)
+            ops[i] = done - slot.reported
+            slot.reported = done
+            taken, slot.lat = slot.lat, []
+            lats.extend(taken)
+            if slot.finished and i >= self.target:
+                del self.slots[i]  # its last ops are in this sample
+        self.ops_total += sum(ops)
+        lats.sort()
+        mem, source = self.backend.memory()
+        wl = self.workload
+        return Sample(
+            pool=self.pool,
+            interval=interval,
+            threads=self.target,
+            ops=ops,
+            flop_per_op=self.flop_per_op,
+            state=self.state,
+            workload=wl.kind,
+            policy=wl.policy,
+            lat_count=len(lats),
+            lat_p50=latency.percentile(lats, 50) if lats else None,
+            lat_p99=latency.percentile(lats, 99) if lats else None,
+            lat_max=lats[-1] if lats else None,
+            lat_hist=latency.histogram(lats),
+            mem=mem,
+            mem_source=source,
+        )
+
+    def run_sampler(self, stop: threading.Event) -> None:
+        """Main-thread loop: one Sample per period until stop is set. Sleeping to a schedule
+        (not a fixed delay) keeps the rate at 10/s however long a sample takes."""
+        set_current_thread_name("gpumon_sampler")
+        last = time.monotonic()
+        next_at = last + SAMPLE_PERIOD
+        while not stop.is_set():
+            stop.wait(max(0.0, next_at - time.monotonic()))
+            now = time.monotonic()
+            next_at += SAMPLE_PERIOD
+            if next_at < now:  # fell behind (suspended laptop, stalled GIL): resynchronise
+                next_at = now + SAMPLE_PERIOD
+            self.chan.send(self.sample(now - last))
+            last = now
+        self.chan.send(self.sample(time.monotonic() - last))  # the ops of the last window
+
+
+def exit_now(code: int) -> None:
+    """Leave without interpreter finalisation (used only when the parent is gone)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
