@@ -205,6 +205,15 @@ class PoolStopped(Event, tag="pool_stopped", kw_only=True):
     ops_total: int = 0
 
 
+class Notice(Event, tag="notice", kw_only=True):
+    """Something a user should know that is not a state change: unreadable worker output,
+    a stall that cleared, a capture mechanism that is missing."""
+
+    pool: str = ""
+    level: str = "info"  # info | warning | error
+    message: str
+
+
 class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     mem_used: int | None = None
@@ -236,6 +245,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     Stall,
     PoolRestart,
     PoolStopped,
+    Notice,
     HostSample,
 ]
 

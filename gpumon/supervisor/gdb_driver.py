@@ -16,6 +16,7 @@ Protocol with the supervisor (which started gdb with the worker's message socket
 This file must not import gpumon: gdb's embedded Python may be a different interpreter.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -31,10 +32,8 @@ FD = int(os.environ.get("GPUMON_MSG_FD", "-1"))
 def send(obj):
     if FD < 0:
         return
-    try:
+    with contextlib.suppress(OSError):
         os.write(FD, (json.dumps(obj) + "\n").encode())
-    except OSError:
-        pass
 
 
 def signal_name():
@@ -68,10 +67,8 @@ def dump(kind, signo, name):
         except (gdb.error, ValueError):
             addr = ""
     # Symbols were deferred at start-up; read them now that we need names.
-    try:
+    with contextlib.suppress(gdb.error):
         gdb.execute("sharedlibrary", to_string=True)
-    except gdb.error:
-        pass
     try:
         text = gdb.execute("thread apply all -ascending bt", to_string=True)
     except gdb.error as e:
@@ -120,10 +117,8 @@ def main():
         "SIG35",
         "SIG36",
     ):
-        try:
+        with contextlib.suppress(gdb.error):
             gdb.execute(f"handle {s} nostop noprint pass", to_string=True)
-        except gdb.error:
-            pass
     gdb.execute(f"handle {SNAPSHOT} stop noprint nopass", to_string=True)
     try:
         gdb.execute("run", to_string=True)

@@ -27,7 +27,8 @@ from gpumon.worker.threadname import set_current_thread_name, set_parent_death_s
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="gpumon.worker")
     p.add_argument("--fd", type=int, required=True, help="message socket inherited from parent")
-    p.add_argument("--config", required=True, help="PoolConfig as JSON")
+    # A file, not an argument: gdb re-splits the inferior's arguments and eats JSON quotes.
+    p.add_argument("--config-file", required=True, help="PoolConfig as JSON")
     p.add_argument("--faulthandler", default="", help="file for faulthandler dumps")
     return p.parse_args(argv)
 
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     set_parent_death_signal(signal.SIGKILL)
     chan = Channel(args.fd)
     try:
-        config = msgspec.json.decode(args.config, type=PoolConfig)
+        with open(args.config_file, "rb") as f:
+            config = msgspec.json.decode(f.read(), type=PoolConfig)
         backend = load(config)
         choice = backend.setup()
         size = config.size or backend.default_size()

@@ -1,0 +1,271 @@
+"""Python faulthandler dumps (CPython 3.10-3.14): every thread's Python stack, and on 3.14+ the
+faulting thread's C stack.
+
+The format is written by CPython's `Modules/faulthandler.c` and `Python/traceback.c`
+(`_Py_DumpTracebackThreads`, `dump_frame`, `_Py_DumpStack`):
+
+    Fatal Python error: Segmentation fault            (or Aborted, Bus error, ...)
+
+    Current thread 0x00007f... [mlx_worker-1] (most recent call first):   ([name] since 3.14)
+      Garbage-collecting                              (the GC was running on this thread)
+      File "/path/x.py", line 13 in work
+      <no Python frame>                               (a thread with no Python code running)
+
+    Thread 0x00007f... (most recent call first):
+      ...
+
+    Current thread's C stack trace (most recent call first):              (3.14+)
+      Binary file "/usr/lib/libpython3.14.so", at _Py_DumpStack+0x1a [0x7f...]
+      Binary file "/path/lib.so", at +0x255957 [0x5b...]
+      <truncated rest of calls>
+
+    Extension modules: numpy..., torch._C (total: 13)
+
+Python frames become Frame(kind="python", file, line, symbol=function). The C stack belongs to
+the faulting ("Current") thread, so its frames are put on that thread *before* its Python
+frames: they are the innermost (the signal arrived in C), and the verdict looks for the crash
+site from the top. A C stack with no Python "Current thread" (the fault hit a thread Python
+does not know) becomes its own crashed thread entry. Lines the process printed before the dump
+(`terminate called without an active exception`) are kept as application-specific information.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gpumon.crash._values import basename, parse_hex
+from gpumon.crash.classify import classify_report
+from gpumon.crash.model import PYTHON, BinaryImage, CrashParseError, CrashReport, Frame, Thread
+
+_THREAD = re.compile(
+    r"^\s*(Current thread|Thread) (0x[0-9a-fA-F]+)(?: \[(.*)\])? \(most recent call first\):\s*$"
+)
+_STACK = re.compile(r"^\s*Stack \(most recent call first\):\s*$")
+_FILE = re.compile(r'^\s*File (?:"(.*)"|\?\?\?), line (\d+|\?\?\?) in (.*?)\s*$')
+_FATAL = re.compile(r"^\s*(Fatal Python error|Windows fatal exception): (.*?)\s*$")
+_TIMEOUT = re.compile(r"^\s*Timeout \((\d+:\d\d:\d\d(?:\.\d+)?)\)!\s*$")
+_C_STACK = re.compile(r"^\s*(?:Current thread's C stack trace|C stack) \(most recent call first\):")
+_BINARY = re.compile(
+    r"^\s*Binary file (?:\"(.*)\"|'<unknown>')"
+    r"(?:, at (.*)([+-])0x([0-9a-fA-F]+))? \[(0x[0-9a-fA-F]+)\]\s*$"
+)
+_EXTENSIONS = re.compile(r"^\s*Extension modules: ")
+# What faulthandler says instead of (or after) frames, and how gpumon words it.
+_THREAD_NOTES = {
+    "Garbage-collecting": "garbage-collecting",
+    "<no Python frame>": "no Python frame",
+    "<freed thread state>": "thread state already freed",
+    "<tstate is freed>": "thread state already freed",
+    "<freed frame>": "Python stack cut short: frame already freed",
+    "<invalid frame>": "Python stack cut short: invalid frame",
+    "...": "Python stack truncated at 100 frames",
+}
+_C_NOTES = {
+    "<truncated rest of calls>": "C stack truncated by faulthandler",
+    "<system returned no stack trace>": "the system returned no C stack",
+    "<cannot get C stack on this system>": "no C stack on this platform",
+}
+# faulthandler.c's names for the fatal signals it handles.
+_SIGNALS = {
+    "Segmentation fault": "SIGSEGV",
+    "Aborted": "SIGABRT",
+    "Bus error": "SIGBUS",
+    "Floating-point exception": "SIGFPE",
+    "Floating point exception": "SIGFPE",
+    "Illegal instruction": "SIGILL",
+}
+_PREAMBLE_LINES = 10
+
+
+def looks_like_faulthandler(text: str) -> bool:
+    for line in text.splitlines():
+        if _THREAD.match(line) or _FATAL.match(line) or _STACK.match(line) or _C_STACK.match(line):
+            return True
+    return False
+
+
+class _Dump:
+    """Parser state; one instance per parse."""
+
+    def __init__(self) -> None:
+        self.report = CrashReport(format="faulthandler")
+        self.current: Thread | None = None  # thread whose frames are being read
+        self.mode: str | None = None  # "python" | "c"
+        self.c_frames: list[Frame] = []
+        self.c_note: str | None = None
+        self.c_seen = False
+        self.preamble: list[str] = []
+        self.started = False
+        self.fatal = False
+        self.unreadable = 0
+        self.images: dict[str, BinaryImage] = {}
+
+    def feed(self, line: str) -> None:
+        stripped = line.strip()
+        m = _FATAL.match(line)
+        if m:
+            self.started = True
+            self.fatal = True
+            self.report.message = stripped
+            self.report.signal = _SIGNALS.get(m.group(2), self.report.signal)
+            return
+        m = _TIMEOUT.match(line)
+        if m:
+            self.started = True
+            self.report.message = stripped
+            return
+        m = _THREAD.match(line)
+        if m:
+            self._new_thread(m.group(1) == "Current thread", parse_hex(m.group(2)), m.group(3))
+            return
+        if _STACK.match(line):
+            self._new_thread(True, None, None)
+            return
+        if _C_STACK.match(line):
+            self.started = True
+            self.c_seen = True
+            self.mode = "c"
+            return
+        if _EXTENSIONS.match(line):
+            self.mode = None
+            return
+        if not self.started:
+            if stripped:
+                self.preamble.append(stripped)
+            return
+        if not stripped:
+            return
+        if self.mode == "python" and self.current is not None:
+            self._python_line(stripped)
+        elif self.mode == "c":
+            self._c_line(stripped)
+        elif stripped == "...":
+            self.report.warnings.append("more than 100 threads: faulthandler listed the first 100")
+        elif stripped.startswith("<Cannot show all threads"):
+            self.report.warnings.append("faulthandler did not list the other threads")
+        elif stripped.startswith("Python runtime state:"):
+            pass
+
+    def _new_thread(self, is_current: bool, ident: int | None, name: str | None) -> None:
+        self.started = True
+        thread = Thread(index=len(self.report.threads), id=ident, name=name or None)
+        if is_current:
+            thread.crashed = True  # re-checked in finish(): only a fatal error crashes it
+        self.report.threads.append(thread)
+        self.current = thread
+        self.mode = "python"
+
+    def _python_line(self, stripped: str) -> None:
+        assert self.current is not None
+        m = _FILE.match(stripped)
+        if m:
+            line = m.group(2)
+            self.current.frames.append(
+                Frame(
+                    index=len(self.current.frames),
+                    file=m.group(1),
+                    line=int(line) if line.isdigit() else None,
+                    symbol=m.group(3) if m.group(3) != "???" else None,
+                    kind=PYTHON,
+                )
+            )
+            return
+        note = _THREAD_NOTES.get(stripped)
+        if note is None and re.fullmatch(r"plus \d+ frames", stripped):
+            note = f"Python stack truncated ({stripped} not shown)"
+        if note is not None:
+            self.current.note = f"{self.current.note}; {note}" if self.current.note else note
+            return
+        self.unreadable += 1
+
+    def _c_line(self, stripped: str) -> None:
+        m = _BINARY.match(stripped)
+        if m:
+            path, symbol, sign, offset, address = m.groups()
+            image = basename(path) if path else None
+            if path and image and image not in self.images:
+                self.images[image] = BinaryImage(name=image, path=path)
+            self.c_frames.append(
+                Frame(
+                    index=len(self.c_frames),
+                    image=image,
+                    symbol=symbol or None,
+                    offset=int(offset, 16) if offset and sign == "+" else None,
+                    address=parse_hex(address),
+                )
+            )
+            return
+        note = _C_NOTES.get(stripped)
+        if note is not None:
+            self.c_note = note
+            return
+        self.unreadable += 1
+
+    def finish(self, source_path: str | None, ended_mid_line: bool) -> CrashReport:
+        report = self.report
+        if not self.started:
+            raise CrashParseError("no faulthandler thread dump found")
+        current = next((t for t in report.threads if t.crashed), None)
+        if not self.fatal:
+            # dump_traceback() or a stall watchdog: "Current thread" wrote the dump, nothing
+            # crashed.
+            for t in report.threads:
+                t.crashed = False
+        if self.c_seen:
+            self._attach_c_stack(current)
+        crashed = next((t for t in report.threads if t.crashed), None)
+        report.crashed_thread_index = crashed.index if crashed is not None else None
+        if self.preamble:
+            report.application_specific_information = "\n".join(
+                self.preamble[-_PREAMBLE_LINES:]
+            )
+        report.images = list(self.images.values())
+        for t in report.threads:
+            if not t.frames and t.note is None:
+                label = f"{t.id:#x}" if t.id is not None else str(t.index)
+                report.warnings.append(f"thread {label} lists no frames (dump truncated?)")
+        if self.fatal and crashed is None:
+            report.warnings.append("the dump does not say which thread crashed")
+        if self.unreadable:
+            what = "the last line is incomplete" if ended_mid_line and self.unreadable == 1 else (
+                f"{self.unreadable} line(s) could not be read"
+            )
+            report.warnings.append(f"{what} (dump truncated or edited?)")
+        if not report.threads and not self.c_frames:
+            if report.message:
+                report.warnings.append("no thread stacks after the fatal error line")
+            else:
+                raise CrashParseError("no faulthandler thread dump found")
+        report.source_path = source_path
+        return report
+
+    def _attach_c_stack(self, current: Thread | None) -> None:
+        report = self.report
+        if current is not None:
+            for i, f in enumerate(self.c_frames):
+                f.index = i
+            offset = len(self.c_frames)
+            for f in current.frames:
+                f.index += offset
+            current.frames = [*self.c_frames, *current.frames]
+            if self.c_note:
+                current.note = f"{current.note}; {self.c_note}" if current.note else self.c_note
+            return
+        report.threads.append(
+            Thread(
+                index=len(report.threads),
+                crashed=self.fatal,
+                frames=self.c_frames,
+                note="C stack of the faulting thread (not a Python thread)"
+                + (f"; {self.c_note}" if self.c_note else ""),
+            )
+        )
+
+
+def parse_faulthandler(text: str, *, source_path: str | None = None) -> CrashReport:
+    """Parse a faulthandler dump. Raises CrashParseError when there is none in `text`."""
+    dump = _Dump()
+    for line in text.splitlines():
+        dump.feed(line)
+    ended_mid_line = bool(text) and not text.endswith("\n")
+    return classify_report(dump.finish(source_path, ended_mid_line))

@@ -1,0 +1,335 @@
+"""Classic text crash reports: `.crash` files, Console's "Translated Report", macOS 26 layout.
+
+The text form is what people paste into bug reports. Its parts: `Key: value` header lines
+(`Process: name [pid]`, `Exception Type: EXC_BAD_ACCESS (SIGSEGV)`, `Crashed Thread: 2` or,
+since macOS 26, `Triggered by Thread: 0`), an `Application Specific Information:` block, one
+section per thread (`Thread 2 Crashed:`, `Thread 1:: name`, `Thread 0::  Dispatch queue: q`)
+with frame lines `N  image  0xaddr  symbol + off (file:line)`, register dumps, and `Binary
+Images:`. Console's "Translated Report (Full Report Below)" appends the original `.ips` JSON:
+its facts are exact (thread names, ids, image list), so they win, and the text fills gaps.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gpumon.crash._values import basename, parse_hex
+from gpumon.crash.classify import classify_report
+from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
+
+_THREAD = re.compile(r"^Thread\s+(\d+)(\s+Crashed)?\s*::?[ \t]*(.*?)\s*$")
+_THREAD_NAME = re.compile(r"^Thread\s+(\d+)\s+name:\s*(.*?)\s*$")  # older iOS/macOS layout
+_FRAME = re.compile(r"^(\d+)\s+(.+?)\s+(0x[0-9a-fA-F]+)\s+(.*?)\s*$")
+_IMAGE = re.compile(
+    r"^\s*(0x[0-9a-fA-F]+)\s*-\s*(0x[0-9a-fA-F]+|\?\?\?)\s+\+?(.+?)\s+"
+    r"(?:\(([^)]*)\)\s+)?<([0-9A-Fa-f-]+)>\s*(.*?)\s*$"
+)
+_HEADER = re.compile(r"^([A-Z][A-Za-z /]*?):[ \t]+(.*?)\s*$")
+_PROCESS = re.compile(r"^(.*?)\s*\[(\d+)\]$")
+_SIGNAL = re.compile(r"\((SIG[A-Z0-9]+)\)")
+_HEX_CODES = re.compile(r"^[0-9a-fA-Fx,\s]+$")
+_SOURCE = re.compile(r"\s*\(([^()]*?):(\d+)\)$")
+_OFFSET = re.compile(r"\s+\+\s+(\d+)$")
+_SECTION_END = re.compile(
+    r"^(?:External Modification Summary|VM Region Summary|Model|Graphics|Error Formulating"
+    r"|Full Report|Translated Report|Thread \d+ crashed with)"
+)
+_MARKERS = (
+    "Crashed Thread:",
+    "Triggered by Thread:",
+    "Exception Type:",
+    "Binary Images:",
+    "Translated Report",
+)
+
+
+def looks_like_text_report(text: str) -> bool:
+    if any(marker in text for marker in _MARKERS):
+        return True
+    # A bare thread section pasted on its own still counts when it has frame lines.
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if _THREAD.match(line) and _FRAME.match(lines[i + 1]):
+            return True
+    return False
+
+
+def _frame(m: re.Match[str]) -> Frame:
+    index, image, address, rest = m.groups()
+    rest = rest.removesuffix("[inlined]").rstrip()
+    file = line = None
+    src = _SOURCE.search(rest)
+    if src:
+        file, line = src.group(1), int(src.group(2))
+        rest = rest[: src.start()]
+    offset = None
+    off = _OFFSET.search(rest)
+    if off:
+        offset = int(off.group(1))
+        rest = rest[: off.start()]
+    symbol: str | None = rest.strip() or None
+    if symbol is not None and re.fullmatch(r"0x[0-9a-fA-F]+", symbol):
+        symbol = None  # unsymbolicated: "0xbase + offset" is an offset into the image
+    return Frame(
+        index=int(index),
+        image=None if image == "???" else image,
+        symbol=symbol,
+        offset=offset,
+        address=parse_hex(address),
+        file=file,
+        line=line,
+    )
+
+
+def _name_and_queue(rest: str) -> tuple[str | None, str | None]:
+    """`CrBrowserMain  Dispatch queue: com.apple.main-thread` -> (name, queue)."""
+    m = re.search(r"Dispatch [Qq]ueue:\s*(.*)$", rest)
+    if m:
+        name = rest[: m.start()].strip(" ,") or None
+        return name, m.group(1).strip() or None
+    return rest.strip() or None, None
+
+
+def _leading_int(value: str) -> int | None:
+    m = re.match(r"\s*(\d+)", value)
+    return int(m.group(1)) if m else None
+
+
+def split_full_report(text: str) -> tuple[str, str | None]:
+    """(translated text, embedded `.ips` text or None) for Console's two-part reports."""
+    from gpumon.crash.ips import find_header
+
+    found = find_header(text)
+    if found is None:
+        return text, None
+    start = found[0]
+    head = text[:start]
+    # Only a header that comes *after* a text report is an embedded Full Report.
+    if not any(marker in head for marker in _MARKERS):
+        return text, None
+    cut = head.rfind("\nFull Report")
+    if cut != -1:
+        # drop the "-----------\nFull Report\n-----------" banner from the text part
+        dashes = head.rfind("\n", 0, cut)
+        head = head[: dashes if dashes != -1 else cut]
+    return head, text[start:]
+
+
+def parse_text(text: str, *, source_path: str | None = None) -> CrashReport:
+    """Parse a classic text report (optionally with an embedded Full Report JSON)."""
+    text_part, json_part = split_full_report(text)
+    report = _parse_text_only(text_part)
+    if json_part is not None:
+        report = _merge_full_report(report, json_part)
+    if not report.threads and report.pid is None and report.exception_type is None:
+        raise CrashParseError("no crash report fields or thread backtraces found")
+    report.source_path = source_path
+    return classify_report(report)
+
+
+def _parse_text_only(text: str) -> CrashReport:
+    report = CrashReport(format="text-crash")
+    fields: dict[str, str] = {}
+    asi: list[str] = []
+    threads: dict[int, Thread] = {}
+    names: dict[int, tuple[str | None, str | None]] = {}
+    crashed_flag: int | None = None
+    mode: str | None = None  # "thread" | "asi" | "images" | "skip"
+    current: Thread | None = None
+    seen_images = False
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if mode == "images":
+            m = _IMAGE.match(line)
+            if m:
+                report.images.append(_image(m))
+                continue
+            if not line.strip():
+                continue
+            mode = None
+        if not line.strip():
+            if mode in ("thread", "asi", "skip"):
+                mode = None
+                current = None
+            continue
+        if mode == "asi":
+            asi.append(line.strip())
+            continue
+        if mode == "thread" and current is not None:
+            m = _FRAME.match(line.strip())
+            if m:
+                current.frames.append(_frame(m))
+                continue
+        if mode == "skip":
+            continue
+        m = _THREAD.match(line)
+        if m:
+            number = int(m.group(1))
+            name, queue = _name_and_queue(m.group(3))
+            current = threads.get(number)
+            if current is None:
+                current = Thread(index=number, name=name, queue=queue)
+                threads[number] = current
+            if m.group(2):
+                current.crashed = True
+                crashed_flag = number
+            mode = "thread"
+            continue
+        m = _THREAD_NAME.match(line)
+        if m:
+            names[int(m.group(1))] = _name_and_queue(m.group(2))
+            continue
+        if line.startswith("Application Specific Information:"):
+            mode = "asi"
+            tail = line.split(":", 1)[1].strip()
+            if tail:
+                asi.append(tail)
+            continue
+        if line.startswith(("Last Exception Backtrace:", "Application Specific Backtrace")):
+            mode = "skip"  # frames of an exception's backtrace, not a thread
+            continue
+        if line.startswith("Binary Images:"):
+            mode = "images"
+            seen_images = True
+            continue
+        if _SECTION_END.match(line):
+            mode = "skip" if line.startswith("Thread ") else None
+            continue
+        m = _HEADER.match(line)
+        if m and m.group(1) not in fields:
+            fields[m.group(1)] = m.group(2)
+        elif m and m.group(1) == "Exception Codes" and "Exception Codes 2" not in fields:
+            fields["Exception Codes 2"] = m.group(2)
+    _apply_fields(report, fields)
+    for number, (name, queue) in names.items():
+        t = threads.get(number)
+        if t is not None:
+            t.name = t.name or name
+            t.queue = t.queue or queue
+    report.threads = [threads[n] for n in sorted(threads)]
+    crashed_index = report.crashed_thread_index
+    if crashed_index is None:
+        crashed_index = crashed_flag
+    report.crashed_thread_index = crashed_index
+    if crashed_index is not None and crashed_index in threads:
+        threads[crashed_index].crashed = True
+    if asi:
+        report.application_specific_information = "\n".join(asi)
+    _check(report, threads, crashed_index, seen_images, fields)
+    return report
+
+
+def _image(m: re.Match[str]) -> BinaryImage:
+    start, end, name, _version, uuid, path = m.groups()
+    base = parse_hex(start)
+    top = parse_hex(end) if end != "???" else None
+    clean_path = path if path and path != "???" else None
+    shown = basename(clean_path) if clean_path else (name if name != "???" else None)
+    return BinaryImage(
+        name=shown,
+        path=clean_path,
+        base=base,
+        size=(top - base + 1) if top is not None and base is not None and top >= base else None,
+        uuid=uuid.lower(),
+    )
+
+
+def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
+    process = fields.get("Process")
+    if process:
+        m = _PROCESS.match(process)
+        report.process_name = m.group(1) if m else process
+        report.pid = int(m.group(2)) if m else None
+    report.os_version = fields.get("OS Version")
+    crashed = fields.get("Triggered by Thread")
+    if crashed is not None:
+        report.format = "text-macos26"
+    else:
+        crashed = fields.get("Crashed Thread")
+    if crashed is not None:
+        report.crashed_thread_index = _leading_int(crashed)
+    etype = fields.get("Exception Type")
+    if etype:
+        report.exception_type = etype.split()[0]
+        sig = _SIGNAL.search(etype)
+        report.signal = sig.group(1) if sig else None
+    subtype = fields.get("Exception Subtype")
+    if not subtype:
+        # Older reports put "KERN_INVALID_ADDRESS at 0x0" on an Exception Codes line.
+        for key in ("Exception Codes", "Exception Codes 2"):
+            codes = fields.get(key)
+            if codes and not _HEX_CODES.match(codes):
+                subtype = codes
+                break
+    report.exception_subtype = subtype or None
+    report.termination_reason = fields.get("Termination Reason") or fields.get(
+        "Termination Signal"
+    )
+
+
+def _check(
+    report: CrashReport,
+    threads: dict[int, Thread],
+    crashed_index: int | None,
+    seen_images: bool,
+    fields: dict[str, str],
+) -> None:
+    if not threads:
+        report.warnings.append("no thread backtraces in the report")
+        return
+    if crashed_index is not None and crashed_index not in threads:
+        report.warnings.append(
+            f"the crashed thread {crashed_index}'s backtrace is missing (report truncated?)"
+        )
+    numbers = sorted(threads)
+    missing = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+    if missing:
+        shown = ", ".join(str(n) for n in missing[:8]) + (" ..." if len(missing) > 8 else "")
+        report.warnings.append(f"thread sections missing: {shown}")
+    if crashed_index is None:
+        report.warnings.append("the report does not say which thread crashed")
+    if "Process" in fields and not seen_images:
+        report.warnings.append("no Binary Images section (report truncated?)")
+
+
+def _merge_full_report(text_report: CrashReport, json_text: str) -> CrashReport:
+    """Prefer the embedded JSON's facts; keep what only the text has."""
+    from gpumon.crash.ips import parse_ips
+
+    try:
+        full = parse_ips(json_text)
+    except CrashParseError as e:
+        text_report.warnings.append(f"the embedded Full Report is unreadable ({e}): used the text")
+        return text_report
+    if full.format != "ips-json":
+        # The embedded part had a text body: nothing more exact than what we have.
+        return text_report
+    complete = not full.warnings and bool(full.threads)
+    merged = full if complete or not text_report.threads else text_report
+    other = text_report if merged is full else full
+    for field in (
+        "process_name",
+        "pid",
+        "bug_type",
+        "os_version",
+        "exception_type",
+        "signal",
+        "exception_subtype",
+        "termination_reason",
+        "crashed_thread_index",
+        "application_specific_information",
+        "message",
+    ):
+        if getattr(merged, field) is None:
+            setattr(merged, field, getattr(other, field))
+    if not merged.images:
+        merged.images = other.images
+    merged.format = text_report.format
+    if complete:
+        merged.warnings = []
+    else:
+        merged.warnings = [
+            *(f"embedded Full Report: {w}" for w in full.warnings),
+            *text_report.warnings,
+        ]
+    return merged
