@@ -53,8 +53,10 @@ _SYSTEM_IMAGE = re.compile(
     )$""",
     re.X,
 )
-# Paths of OS-supplied libraries (macOS and Linux distributions).
-_SYSTEM_PATH = re.compile(r"^(?:/usr/lib/|/System/Library/|/lib/|/lib64/|/usr/lib64/)")
+# Paths of OS-supplied C libraries: macOS's /usr/lib (libSystem and friends) and a Linux
+# distribution's library directories. /System/Library is deliberately not here: Apple's
+# frameworks (Accelerate, CoreML, AppKit) are where a crash can really be, so they stay "app".
+_SYSTEM_PATH = re.compile(r"^(?:/usr/lib/|/lib/|/lib64/|/usr/lib64/)")
 _PYTHON_PATH = re.compile(r"/Python\.framework/|/lib-dynload/|/libpython")
 
 # --- symbol and source-file fallbacks (frames without an image) ---------------------------
@@ -69,9 +71,7 @@ _SYSTEM_SYMBOL = re.compile(
 _SYSTEM_FILE = re.compile(
     r"(?:^|/)(?:sysdeps|nptl|csu|stdlib|string|malloc|libio|posix|signal|misc|elf|dlfcn)/"
 )
-_PYTHON_FILE = re.compile(
-    r"(?:^|/)(?:Python|Objects|Modules|Include|Parser)/[^/]"
-)
+_PYTHON_FILE = re.compile(r"(?:^|/)(?:Python|Objects|Modules|Include|Parser)/[^/]")
 
 
 def _basename(path: str) -> str:
@@ -203,12 +203,34 @@ def short_symbol(symbol: str) -> str:
     return result or s
 
 
+def short_path(path: str) -> str:
+    """Last two components: `ctypes/__init__.py` says more than `__init__.py`."""
+    parts = path.replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else path
+
+
+_NATIVE_SOURCE = re.compile(r"\.(?:c|h|cc|cpp|cxx|c\+\+|hpp|hh|hxx|inc|S|s|asm|m|mm)$")
+
+
+def is_python_source(frame: Frame) -> bool:
+    """A Python-level frame (faulthandler), as opposed to a C frame of the interpreter: gdb's
+    inlined interpreter frames also lack image and address, but their file is C source."""
+    return (
+        frame.kind == PYTHON
+        and frame.image is None
+        and frame.address is None
+        and bool(frame.file)
+        and not _NATIVE_SOURCE.search(frame.file or "")
+    )
+
+
 def frame_label(frame: Frame) -> str:
     """A frame in a few words: symbol (short), else image+offset, else address."""
     if frame.symbol:
         sym = short_symbol(frame.symbol)
-        if frame.file and frame.line is not None and frame.kind == PYTHON and not frame.image:
-            return f"{sym} ({frame.file}:{frame.line})"
+        if is_python_source(frame) and frame.file:
+            where = short_path(frame.file) + (f":{frame.line}" if frame.line is not None else "")
+            return f"{sym} ({where})"
         return sym
     if frame.image:
         return f"{frame.image}+{frame.offset:#x}" if frame.offset is not None else frame.image
@@ -217,9 +239,13 @@ def frame_label(frame: Frame) -> str:
     return "??"
 
 
-def thread_label(thread: Thread) -> str:
-    """`thread 22 "limina-vm:zfq0"` or `thread 20 (queue com.apple.main-thread)`."""
-    label = f"thread {thread.index}"
+def thread_label(thread: Thread, report_format: str | None = None) -> str:
+    """`thread 22 "limina-vm:zfq0"` or `thread 20 (queue com.apple.main-thread)`; faulthandler
+    threads have no number, so they are named by their id as faulthandler prints it."""
+    if report_format == "faulthandler" and thread.id is not None:
+        label = f"thread {thread.id:#018x}"
+    else:
+        label = f"thread {thread.index}"
     if thread.name:
         label += f' "{thread.name}"'
     elif thread.queue:
@@ -230,6 +256,12 @@ def thread_label(thread: Thread) -> str:
 def _what(report: CrashReport) -> str:
     sig = report.signal or report.exception_type
     detail = report.exception_subtype
+    if not detail and report.application_specific_information:
+        # "abort() called", "terminate called without an active exception": why it aborted.
+        lines = report.application_specific_information.strip().splitlines()
+        # faulthandler: the last thing printed before the dump; macOS: the first line is the
+        # reason, later ones ("abort() called") are consequences.
+        detail = (lines[-1] if report.format == "faulthandler" else lines[0])[:120]
     if sig and detail:
         return f"{sig} ({detail})"
     if sig:
@@ -239,41 +271,54 @@ def _what(report: CrashReport) -> str:
     return "crash"
 
 
+_MAX_DRIVER_THREADS = 3  # more are summarised as a count: the line must stay one line
+
+
+def _gc_note(thread: Thread) -> str | None:
+    if thread.note and "garbage-collecting" in thread.note:
+        return "while garbage-collecting"
+    return None
+
+
 def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
     """One factual line: what killed the process, where, on which thread, and which other
-    threads were inside a GPU driver at that moment."""
+    threads were inside a GPU driver at that moment. `python` is a faulthandler report of the
+    same crash, used to add where the crashed thread's Python code was."""
     parts: list[str] = [_what(report)]
     crashed = report.crashed_thread
     if crashed is not None:
         frame = first_interesting(crashed)
         if frame is not None:
             where = frame_label(frame)
-            if frame.image and frame.kind != PYTHON and frame.symbol:
+            if frame.image and frame.symbol:
                 where += f" ({frame.image})"
             parts.append(f"in {where}")
-        parts.append(f"on {thread_label(crashed)}")
-        if crashed.note:
-            parts.append(f"({crashed.note})")
+        parts.append(f"on {thread_label(crashed, report.format)}")
+        if gc := _gc_note(crashed):
+            parts.append(gc)
     else:
         parts.append("(crashed thread not identified)")
     line = " ".join(parts)
     if python is not None and python is not report:
         py_thread = python.crashed_thread
         if py_thread is not None:
-            py_frame = next((f for f in py_thread.frames if f.file and not f.image), None)
+            py_frame = next((f for f in py_thread.frames if is_python_source(f)), None)
             if py_frame is not None:
                 line += f"; Python was in {frame_label(py_frame)}"
-            if py_thread.note and py_thread.note not in line:
-                line += f" ({py_thread.note})"
-    others = [t for t in driver_threads(report) if t is not crashed]
-    for t in others:
+            if (gc := _gc_note(py_thread)) and gc not in line:
+                line += f" {gc}"
+    in_driver = driver_threads(report)
+    others = [t for t in in_driver if t is not crashed]
+    for t in others[:_MAX_DRIVER_THREADS]:
         entry = driver_entry(t)
-        if entry is None:  # pragma: no cover - driver_threads guarantees one
-            continue
-        line += f"; {thread_label(t)} was inside {entry.image or 'the GPU driver'} "
-        line += frame_label(entry)
-    if crashed is not None and crashed in driver_threads(report):
+        if entry is not None:
+            line += f"; {thread_label(t, report.format)} was inside "
+            line += f"{entry.image or 'the GPU driver'} {frame_label(entry)}"
+    if len(others) > _MAX_DRIVER_THREADS:
+        line += f"; {len(others) - _MAX_DRIVER_THREADS} more threads were inside the GPU driver"
+    if crashed is not None and any(t is crashed for t in in_driver):
         entry = driver_entry(crashed)
-        if entry is not None and entry.image:
-            line += f"; the crashed thread itself was inside {entry.image} {frame_label(entry)}"
+        if entry is not None:
+            line += "; the crashed thread was itself inside "
+            line += f"{entry.image or 'the GPU driver'} {frame_label(entry)}"
     return line

@@ -216,9 +216,7 @@ class _Dump:
         crashed = next((t for t in report.threads if t.crashed), None)
         report.crashed_thread_index = crashed.index if crashed is not None else None
         if self.preamble:
-            report.application_specific_information = "\n".join(
-                self.preamble[-_PREAMBLE_LINES:]
-            )
+            report.application_specific_information = "\n".join(self.preamble[-_PREAMBLE_LINES:])
         report.images = list(self.images.values())
         for t in report.threads:
             if not t.frames and t.note is None:
@@ -227,8 +225,10 @@ class _Dump:
         if self.fatal and crashed is None:
             report.warnings.append("the dump does not say which thread crashed")
         if self.unreadable:
-            what = "the last line is incomplete" if ended_mid_line and self.unreadable == 1 else (
-                f"{self.unreadable} line(s) could not be read"
+            what = (
+                "the last line is incomplete"
+                if ended_mid_line and self.unreadable == 1
+                else (f"{self.unreadable} line(s) could not be read")
             )
             report.warnings.append(f"{what} (dump truncated or edited?)")
         if not report.threads and not self.c_frames:

@@ -185,9 +185,6 @@ def parse_gdb(text: str, *, source_path: str | None = None) -> CrashReport:
         threads.append(Thread(index=1, frames=stray_frames))
     if not threads:
         raise CrashParseError("no gdb thread backtraces found")
-    for t in threads:
-        for i, f in enumerate(t.frames):
-            f.index = i if f.index is None else f.index
     threads.sort(key=lambda t: t.index)
     report.threads = threads
     report.images = list(images.values())
@@ -245,9 +242,7 @@ def _apply_header(
 
 
 def _infer_crashed(report: CrashReport) -> None:
-    handlers = [
-        t for t in report.threads if any(f.symbol == SIGNAL_HANDLER for f in t.frames)
-    ]
+    handlers = [t for t in report.threads if any(f.symbol == SIGNAL_HANDLER for f in t.frames)]
     if len(handlers) == 1:
         handlers[0].crashed = True
         report.crashed_thread_index = handlers[0].index

@@ -159,9 +159,8 @@ def _closers(text: str, start: int, cut: int) -> str | None:
         tok = m.group(0)
         if tok in "{[":
             stack.append("}" if tok == "{" else "]")
-        elif tok in "}]":
-            if not stack or stack.pop() != tok:
-                return None
+        elif tok in "}]" and (not stack or stack.pop() != tok):
+            return None
     return "".join(reversed(stack))
 
 
@@ -238,7 +237,9 @@ def _images(body: dict[str, Any]) -> list[BinaryImage]:
 def _frame(index: int, raw: Any, images: list[BinaryImage]) -> Frame:
     f = as_dict(raw)
     image_index = as_int(f.get("imageIndex"))
-    image = images[image_index] if image_index is not None and 0 <= image_index < len(images) else None
+    image = None
+    if image_index is not None and 0 <= image_index < len(images):
+        image = images[image_index]
     image_offset = as_int(f.get("imageOffset"))
     symbol = as_str(f.get("symbol"))
     symbol_location = as_int(f.get("symbolLocation"))
@@ -288,9 +289,14 @@ def report_from_body(
         )
     elif faulting is None:
         warnings.append("the report does not say which thread crashed")
-    if threads and not images and any(
-        "imageIndex" in as_dict(f) for t in as_list(body.get("threads"))
-        for f in as_list(as_dict(t).get("frames"))
+    if (
+        threads
+        and not images
+        and any(
+            "imageIndex" in as_dict(f)
+            for t in as_list(body.get("threads"))
+            for f in as_list(as_dict(t).get("frames"))
+        )
     ):
         warnings.append("the binary image list is missing: frames have no image names")
     legacy = as_dict(as_dict(body.get("legacyInfo")).get("threadTriggered"))

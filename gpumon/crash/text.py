@@ -262,9 +262,7 @@ def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
                 subtype = codes
                 break
     report.exception_subtype = subtype or None
-    report.termination_reason = fields.get("Termination Reason") or fields.get(
-        "Termination Signal"
-    )
+    report.termination_reason = fields.get("Termination Reason") or fields.get("Termination Signal")
 
 
 def _check(
