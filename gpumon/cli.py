@@ -63,8 +63,10 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def add_pool_options(p: argparse.ArgumentParser, *, default_pools: str) -> None:
-    """Options shared by every command that starts pools (live TUI, sweep)."""
+def add_pool_options(p: argparse.ArgumentParser, *, default_pools: str,
+                     threads_list: bool = False) -> None:
+    """Options shared by every command that starts pools (live TUI, sweep). With
+    `threads_list`, --threads takes a ramp such as 1,2,4,8 (stored as `ramp`)."""
     g = p.add_argument_group("pools")
     g.add_argument(
         "--pool",
@@ -149,7 +151,8 @@ def parse_fault_rate_arg(text: str) -> float:
 
 def pools_from_args(args: argparse.Namespace, default_pools: Sequence[str]) -> list[PoolConfig]:
     """Build PoolConfigs from --pool and the global pool options; raises SpecError."""
-    threads = validate_threads(args.threads) if args.threads is not None else 1
+    n = getattr(args, "threads", None)
+    threads = validate_threads(n) if n is not None else 1
     size = validate_size(args.size) if args.size is not None else None
     defaults = PoolConfig(
         name="",

@@ -381,6 +381,8 @@ class Pool:
                 if w.exited.signo:
                     return None, capture.signal_name(w.exited.signo)
                 return w.exited.exit_code, None
+            if w.dying is not None:  # gdb saw the fatal signal but ended before reporting
+                return None, w.dying.signal
             return None, None  # gdb died without telling us (killed with SIGKILL)
         rc = w.proc.returncode
         if rc is not None and rc < 0:
@@ -410,6 +412,8 @@ class Pool:
             self._record_crash(w, signal_name=sig, exit_code=code, detected_by="exit")
         elif w.dying is not None:
             how = f"signal {sig}" if sig else f"exit code {code}"
+            if w.exited is None:
+                how += f" (gdb exited with {w.proc.returncode} before reporting the end)"
             self.emit(ev.CrashArtifact(crash_id=self.crash_id, pool=self.name, kind="note",
                                        note=f"worker {w.pid} ended with {how}"))
         await self._collect_artifacts(w)

@@ -23,7 +23,7 @@ import msgspec
 from gpumon import protocol
 from gpumon.events import Sample
 from gpumon.spec import DTYPES, POLICIES, WORKLOADS, SpecError, validate_size, validate_threads
-from gpumon.worker import latency
+from gpumon import latency
 from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
 from gpumon.worker.threadname import set_current_thread_name
 

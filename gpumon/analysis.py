@@ -1,0 +1,193 @@
+"""Turns an event stream into runs and table cells: throughput vs threads, crash rates.
+
+A *run* is a stretch of one pool at one configuration (threads, policy, workload, size, dtype)
+that ends with a change, a stop or a crash. A *cell* groups the runs of one configuration.
+`gpumon sweep`'s table and the Markdown evidence report are both built from these, from the
+same events the live screen shows, so none of them can disagree.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gpumon import events as ev
+from gpumon.latency import hist_percentile, merge
+
+WARMUP = 0.3  # seconds after a (re)configuration whose samples are not measured
+
+
+@dataclass
+class Run:
+    pool: str
+    backend: str
+    device: str
+    policy: str
+    workload: str
+    size: int
+    dtype: str
+    threads: int
+    start_t: float
+    seconds: float = 0.0
+    ops: int = 0
+    flop: float = 0.0
+    lat_hist: dict[int, int] = field(default_factory=dict)
+    mem_peak: dict[str, int] = field(default_factory=dict)
+    rss_peak: int = 0
+    crashed: bool = False
+    crash_signal: str | None = None
+    crash_after: float | None = None  # seconds from run start to the death
+    end_t: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str, int, str, int]:
+        return (self.pool, self.backend, self.device, self.policy, self.workload, self.size,
+                self.dtype, self.threads)
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def flops(self) -> float:
+        return self.flop / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Cell:
+    runs: list[Run]
+
+    @property
+    def first(self) -> Run:
+        return self.runs[0]
+
+    @property
+    def measured(self) -> list[Run]:
+        return [r for r in self.runs if r.seconds > 0]
+
+    def _rates(self, attr: str) -> list[float]:
+        return [getattr(r, attr) for r in self.measured]
+
+    @property
+    def ops_per_s(self) -> float | None:
+        v = self._rates("ops_per_s")
+        return statistics.median(v) if v else None
+
+    @property
+    def ops_per_s_range(self) -> tuple[float, float] | None:
+        v = self._rates("ops_per_s")
+        return (min(v), max(v)) if v else None
+
+    @property
+    def flops(self) -> float | None:
+        v = self._rates("flops")
+        return statistics.median(v) if v else None
+
+    @property
+    def lat_hist(self) -> dict[int, int]:
+        h: dict[int, int] = {}
+        for r in self.runs:
+            merge(h, r.lat_hist)
+        return h
+
+    def latency(self, q: float) -> float | None:
+        return hist_percentile(self.lat_hist, q)
+
+    @property
+    def mem_peak(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.runs:
+            for k, v in r.mem_peak.items():
+                out[k] = max(out.get(k, 0), v)
+        return out
+
+    @property
+    def rss_peak(self) -> int:
+        return max((r.rss_peak for r in self.runs), default=0)
+
+    @property
+    def crashes(self) -> int:
+        return sum(r.crashed for r in self.runs)
+
+    @property
+    def first_crash_after(self) -> float | None:
+        v = [r.crash_after for r in self.runs if r.crash_after is not None]
+        return min(v) if v else None
+
+
+@dataclass
+class _PoolTrack:
+    backend: str = ""
+    device: str = ""
+    size: int = 0
+    dtype: str = ""
+    run: Run | None = None
+    changed_t: float = 0.0
+
+
+def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
+    out: list[Run] = []
+    tracks: dict[str, _PoolTrack] = {}
+
+    def close(tr: _PoolTrack, t: float) -> None:
+        if tr.run is not None:
+            tr.run.end_t = t
+            tr.run = None
+
+    for e in events:
+        pool = getattr(e, "pool", "")
+        tr = tracks.setdefault(pool, _PoolTrack()) if pool else None
+        if isinstance(e, ev.PoolReady) and tr is not None:
+            tr.backend, tr.device, tr.size, tr.dtype = e.backend, e.device, e.size, e.dtype
+            close(tr, e.t)
+            tr.changed_t = e.t
+        elif isinstance(e, ev.Control) and tr is not None and e.ok:
+            if e.command == "set_workload":
+                parts = e.detail.split()
+                if len(parts) == 3 and parts[1].isdigit():
+                    tr.size, tr.dtype = int(parts[1]), parts[2]
+            if e.command in ("set_threads", "set_policy", "set_workload", "resume"):
+                close(tr, e.t)
+                tr.changed_t = e.t
+        elif isinstance(e, ev.Sample) and tr is not None:
+            if e.state != "running":
+                close(tr, e.t)
+                continue
+            r = tr.run
+            if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy,
+                                                                  e.workload):
+                close(tr, e.t)
+                r = tr.run = Run(pool, tr.backend, tr.device, e.policy, e.workload, tr.size,
+                                 tr.dtype, e.threads, start_t=tr.changed_t or e.t)
+                out.append(r)
+            if e.t - e.interval < r.start_t + warmup:
+                continue  # the window overlaps start-up or the change itself
+            r.seconds += e.interval
+            r.ops += e.total_ops
+            r.flop += e.total_ops * e.flop_per_op
+            merge(r.lat_hist, e.lat_hist)
+            for k, v in e.mem.items():
+                r.mem_peak[k] = max(r.mem_peak.get(k, 0), v)
+            if e.rss:
+                r.rss_peak = max(r.rss_peak, e.rss)
+        elif isinstance(e, ev.Crash) and tr is not None:
+            r = tr.run
+            if r is None:  # died before its first sample: still a run of its configuration
+                r = Run(pool, e.backend or tr.backend, e.device or tr.device, e.policy,
+                        e.workload, tr.size, tr.dtype, e.threads, start_t=tr.changed_t or e.t)
+                out.append(r)
+            r.crashed, r.crash_signal = True, e.signal or (
+                f"exit {e.exit_code}" if e.exit_code is not None else None)
+            r.crash_after = max(0.0, e.t - r.start_t)
+            close(tr, e.t)
+        elif isinstance(e, (ev.PoolStopped, ev.PoolFailed, ev.PoolStarting)) and tr is not None:
+            close(tr, e.t)
+    return out
+
+
+def cells(all_runs: Iterable[Run]) -> list[Cell]:
+    grouped: dict[tuple[object, ...], list[Run]] = {}
+    for r in all_runs:
+        grouped.setdefault(r.key, []).append(r)
+    return [Cell(v) for _k, v in sorted(grouped.items(), key=lambda kv: kv[0])]

@@ -1,0 +1,196 @@
+"""Folds the event stream into what a viewer needs: per-pool state, bounded history, crashes.
+
+Live sessions and replays feed the same `SessionState.apply`, which is why a replay looks like
+the original. History is bounded (deques), so an hour-long session costs the same memory as a
+minute-long one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from gpumon import events as ev
+from gpumon.crash.model import CrashReport
+from gpumon.spec import PoolConfig
+
+HISTORY = 1200  # samples kept per pool: 2 minutes at 10/s
+THREAD_HISTORY = 100
+LOG_LENGTH = 2000
+
+
+@dataclass
+class CrashRecord:
+    crash: ev.Crash
+    artifacts: list[ev.CrashArtifact] = field(default_factory=list)
+
+    def report(self, kind: str) -> CrashReport | None:
+        for a in reversed(self.artifacts):
+            if a.kind == kind and a.report is not None:
+                return a.report
+        return None
+
+    @property
+    def native(self) -> CrashReport | None:
+        """Native stacks of every thread: the macOS report if any, else gdb's."""
+        return self.report("ips") or self.report("native")
+
+    @property
+    def python(self) -> CrashReport | None:
+        return self.report("faulthandler")
+
+    def text(self, kind: str) -> str:
+        for a in reversed(self.artifacts):
+            if a.kind == kind and a.text:
+                return a.text
+        return ""
+
+    @property
+    def notes(self) -> list[str]:
+        return [a.note for a in self.artifacts if a.note]
+
+    @property
+    def verdict(self) -> str:
+        from gpumon.crash.classify import verdict
+
+        c = self.crash
+        native, python = self.native, self.python
+        head = c.signal or (f"exit code {c.exit_code}" if c.exit_code is not None else "death")
+        if native is not None or python is not None:
+            return verdict(native or python, python if native is not None else None)  # type: ignore[arg-type]
+        return f"{head}; no stacks captured yet"
+
+
+@dataclass
+class PoolView:
+    name: str
+    config: PoolConfig | None = None
+    ready: ev.PoolReady | None = None
+    state: str = "starting"
+    attempt: int = 0
+    crashes: int = 0
+    failure: ev.PoolFailed | None = None
+    last: ev.Sample | None = None
+    ops_total: int = 0
+    ready_t: float | None = None
+    stalled: bool = False
+    # (t, ops/s, FLOP/s) per sample
+    history: deque[tuple[float, float, float]] = field(
+        default_factory=lambda: deque(maxlen=HISTORY))
+    # per worker thread slot: recent ops/s
+    thread_history: dict[int, deque[float]] = field(default_factory=dict)
+    thread_errors: dict[int, str] = field(default_factory=dict)
+    last_crash: str | None = None
+
+    @property
+    def threads(self) -> int:
+        if self.last is not None and self.state in ("running", "paused"):
+            return self.last.threads
+        return self.config.threads if self.config else 0
+
+    @property
+    def policy(self) -> str:
+        return (self.last.policy if self.last and self.last.policy else
+                self.config.policy if self.config else "")
+
+    @property
+    def workload(self) -> str:
+        return (self.last.workload if self.last and self.last.workload else
+                self.config.workload if self.config else "")
+
+
+class SessionState:
+    def __init__(self) -> None:
+        self.start: ev.SessionStart | None = None
+        self.end: ev.SessionEnd | None = None
+        self.pools: dict[str, PoolView] = {}
+        self.crashes: dict[str, CrashRecord] = {}
+        self.log: deque[ev.Event] = deque(maxlen=LOG_LENGTH)
+        self.host: ev.HostSample | None = None
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.events = 0
+
+    def pool(self, name: str) -> PoolView:
+        view = self.pools.get(name)
+        if view is None:
+            view = self.pools[name] = PoolView(name)
+        return view
+
+    def apply(self, e: ev.Event) -> None:
+        self.events += 1
+        if self.first_t is None:
+            self.first_t = e.t
+        self.last_t = e.t
+        if isinstance(e, ev.Sample):
+            self._sample(e)
+            return
+        if isinstance(e, ev.HostSample):
+            self.host = e
+            return
+        self.log.append(e)
+        if isinstance(e, ev.SessionStart):
+            self.start = e
+        elif isinstance(e, ev.SessionEnd):
+            self.end = e
+        elif isinstance(e, ev.PoolStarting):
+            p = self.pool(e.pool)
+            p.config, p.attempt, p.state = e.config, e.attempt, "starting"
+            p.failure, p.stalled, p.thread_errors = None, False, {}
+        elif isinstance(e, ev.PoolReady):
+            p = self.pool(e.pool)
+            p.ready, p.state, p.ready_t = e, "running", e.t
+        elif isinstance(e, ev.PoolFailed):
+            p = self.pool(e.pool)
+            p.failure, p.state = e, "failed"
+        elif isinstance(e, ev.Control):
+            self._control(e)
+        elif isinstance(e, ev.ThreadFailed):
+            self.pool(e.pool).thread_errors[e.slot] = e.error
+        elif isinstance(e, ev.Crash):
+            p = self.pool(e.pool)
+            p.crashes, p.state, p.last_crash = e.crash_number, "crashed", e.crash_id
+            self.crashes[e.crash_id] = CrashRecord(e)
+        elif isinstance(e, ev.CrashArtifact):
+            rec = self.crashes.get(e.crash_id)
+            if rec is not None:
+                rec.artifacts.append(e)
+        elif isinstance(e, ev.Stall):
+            self.pool(e.pool).stalled = True
+        elif isinstance(e, ev.Notice) and e.pool and "answered again" in e.message:
+            self.pool(e.pool).stalled = False
+        elif isinstance(e, ev.PoolRestart):
+            self.pool(e.pool).state = "restarting"
+        elif isinstance(e, ev.PoolStopped):
+            self.pool(e.pool).state = "stopped"
+
+    def _control(self, e: ev.Control) -> None:
+        p = self.pool(e.pool)
+        if not e.ok:
+            return
+        if e.command == "pause":
+            p.state = "paused"
+        elif e.command == "resume" and p.state == "paused":
+            p.state = "running"
+        if p.config is not None:
+            from msgspec.structs import replace
+
+            if e.command == "set_threads" and isinstance(e.args.get("threads"), int):
+                p.config = replace(p.config, threads=int(e.args["threads"]))  # type: ignore[arg-type]
+            elif e.command == "set_policy" and e.args.get("policy"):
+                p.config = replace(p.config, policy=str(e.args["policy"]))
+
+    def _sample(self, s: ev.Sample) -> None:
+        p = self.pool(s.pool)
+        p.last = s
+        p.ops_total += s.total_ops
+        if p.state in ("starting",):
+            p.state = "running"
+        p.history.append((s.t, s.ops_per_s, s.flops))
+        for i, n in enumerate(s.ops):
+            h = p.thread_history.get(i)
+            if h is None:
+                h = p.thread_history[i] = deque(maxlen=THREAD_HISTORY)
+            h.append(n / s.interval if s.interval > 0 else 0.0)
+        for i in [i for i in p.thread_history if i >= len(s.ops)]:
+            del p.thread_history[i]  # the pool shrank
