@@ -142,16 +142,27 @@ def classify_report(report: CrashReport) -> CrashReport:
 
 # Frames above a signal trampoline belong to the handler (faulthandler, gdb), not the crash.
 _TRAMPOLINES = {"_sigtramp", "__restore_rt", "<signal handler called>", "__kernel_rt_sigreturn"}
+# faulthandler's own frames at the top of a 3.14 C stack (it dumps from inside the handler).
+_HANDLER = re.compile(r"^(?:_Py_DumpStack|_Py_DumpTraceback\w*|faulthandler_\w+)$")
 _BORING = {SYSTEM, UNKNOWN}
 
 
 def crash_frames(thread: Thread) -> list[Frame]:
-    """The thread's frames from the faulting one outwards (signal-handler frames dropped)."""
+    """The thread's frames from the faulting one outwards: frames of the signal handler
+    (a trampoline and everything above it, faulthandler's own dump functions) dropped."""
     frames = thread.frames
+    start = 0
     for i, f in enumerate(frames):
         if f.symbol in _TRAMPOLINES:
-            return frames[i + 1 :]
-    return frames
+            start = i + 1
+        elif f.symbol and _HANDLER.match(f.symbol):
+            start = i + 1
+            # glibc's trampoline (__restore_rt) has no dynamic symbol: dladdr names no
+            # function, so the unnamed libc frame right after the handler is the trampoline.
+            nxt = frames[i + 1] if i + 1 < len(frames) else None
+            if nxt is not None and nxt.symbol is None and nxt.kind == SYSTEM:
+                start = i + 2
+    return frames[start:]
 
 
 def first_interesting(thread: Thread) -> Frame | None:
@@ -180,13 +191,46 @@ def driver_entry(thread: Thread) -> Frame | None:
     return entry
 
 
+def demangle_name(symbol: str) -> str | None:
+    """The qualified name of an Itanium-mangled C++ symbol, enough to read a stack:
+    `_ZN3mlx4core9eval_implESt6vector...` -> `mlx::core::eval_impl`. dladdr() (faulthandler's
+    3.14 C stack) returns mangled names. Only plain nested names are decoded; anything fancier
+    (templates, substitutions, operators) returns None and the mangled name is shown."""
+    s = symbol.lstrip("_")
+    if not s.startswith("Z"):
+        return None
+    i = 1
+    nested = s.startswith("ZN", 0)
+    if nested:
+        i = 2
+        while i < len(s) and s[i] in "KVr":  # cv-qualifiers of a member function
+            i += 1
+    parts: list[str] = []
+    while i < len(s) and s[i].isdigit():
+        j = i
+        while j < len(s) and s[j].isdigit():
+            j += 1
+        length = int(s[i:j])
+        if length <= 0 or j + length > len(s):
+            return None
+        parts.append(s[j : j + length])
+        i = j + length
+        if not nested:
+            break
+    if not parts or (nested and (i >= len(s) or s[i] != "E")):
+        return None
+    return "::".join(parts)
+
+
 def short_symbol(symbol: str) -> str:
     """`AGX::ComputeContext<A, B>::performEnqueueKernel(x) const` -> `AGX::ComputeContext::
     performEnqueueKernel`: template and argument lists removed, namespaces kept. Objective-C
-    `-[Class sel:]` names are kept whole."""
+    `-[Class sel:]` names are kept whole; mangled C++ names are decoded where simple."""
     s = symbol.strip()
     if s.startswith(("-[", "+[")):
         return s
+    if s.startswith(("_Z", "__Z")):
+        return demangle_name(s) or s
     out: list[str] = []
     depth = 0
     for ch in s:
@@ -244,6 +288,8 @@ def thread_label(thread: Thread, report_format: str | None = None) -> str:
     threads have no number, so they are named by their id as faulthandler prints it."""
     if report_format == "faulthandler" and thread.id is not None:
         label = f"thread {thread.id:#018x}"
+    elif report_format == "faulthandler":
+        label = "a thread Python does not know"  # only its C stack is in the dump
     else:
         label = f"thread {thread.index}"
     if thread.name:
