@@ -84,8 +84,9 @@ def run(python: str, tag: str, name: str, code: str, to_stderr: bool) -> None:
         script = Path(tmp, f"{name}.py")
         script.write_text(code)
         out = Path(tmp, "fault.txt")
-        proc = subprocess.run([python, str(script), str(out)], capture_output=True, text=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [python, str(script), str(out)], capture_output=True, text=True, timeout=60
+        )
         text = proc.stderr if to_stderr else out.read_text()
     assert proc.returncode < 0, (python, name, proc.returncode, proc.stderr)
     (HERE / f"faulthandler-{tag}-{name}.txt").write_text(text)
@@ -94,8 +95,12 @@ def run(python: str, tag: str, name: str, code: str, to_stderr: bool) -> None:
 def main(pythons: list[str]) -> None:
     HERE.mkdir(exist_ok=True)
     for python in pythons:
-        version = subprocess.run([python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
+        version = subprocess.run(
+            [python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         tag = f"py{version}"
         run(python, tag, "segv-named-thread", SEGV, to_stderr=False)
         run(python, tag, "abort-in-gc", GC_ABORT, to_stderr=False)
