@@ -42,8 +42,16 @@ class Run:
 
     @property
     def key(self) -> tuple[str, str, str, str, str, int, str, int]:
-        return (self.pool, self.backend, self.device, self.policy, self.workload, self.size,
-                self.dtype, self.threads)
+        return (
+            self.pool,
+            self.backend,
+            self.device,
+            self.policy,
+            self.workload,
+            self.size,
+            self.dtype,
+            self.threads,
+        )
 
     @property
     def ops_per_s(self) -> float:
@@ -155,11 +163,19 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
                 close(tr, e.t)
                 continue
             r = tr.run
-            if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy,
-                                                                  e.workload):
+            if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy, e.workload):
                 close(tr, e.t)
-                r = tr.run = Run(pool, tr.backend, tr.device, e.policy, e.workload, tr.size,
-                                 tr.dtype, e.threads, start_t=tr.changed_t or e.t)
+                r = tr.run = Run(
+                    pool,
+                    tr.backend,
+                    tr.device,
+                    e.policy,
+                    e.workload,
+                    tr.size,
+                    tr.dtype,
+                    e.threads,
+                    start_t=tr.changed_t or e.t,
+                )
                 out.append(r)
             if e.t - e.interval < r.start_t + warmup:
                 continue  # the window overlaps start-up or the change itself
@@ -174,11 +190,22 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         elif isinstance(e, ev.Crash) and tr is not None:
             r = tr.run
             if r is None:  # died before its first sample: still a run of its configuration
-                r = Run(pool, e.backend or tr.backend, e.device or tr.device, e.policy,
-                        e.workload, tr.size, tr.dtype, e.threads, start_t=tr.changed_t or e.t)
+                r = Run(
+                    pool,
+                    e.backend or tr.backend,
+                    e.device or tr.device,
+                    e.policy,
+                    e.workload,
+                    tr.size,
+                    tr.dtype,
+                    e.threads,
+                    start_t=tr.changed_t or e.t,
+                )
                 out.append(r)
-            r.crashed, r.crash_signal = True, e.signal or (
-                f"exit {e.exit_code}" if e.exit_code is not None else None)
+            r.crashed, r.crash_signal = (
+                True,
+                e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else None),
+            )
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
         elif isinstance(e, (ev.PoolStopped, ev.PoolFailed, ev.PoolStarting)) and tr is not None:

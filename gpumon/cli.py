@@ -63,8 +63,9 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def add_pool_options(p: argparse.ArgumentParser, *, default_pools: str,
-                     threads_list: bool = False) -> None:
+def add_pool_options(
+    p: argparse.ArgumentParser, *, default_pools: str, threads_list: bool = False
+) -> None:
     """Options shared by every command that starts pools (live TUI, sweep). With
     `threads_list`, --threads takes a ramp such as 1,2,4,8 (stored as `ramp`)."""
     g = p.add_argument_group("pools")

@@ -27,8 +27,12 @@ PROBE_TIMEOUT = 180.0
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.add_argument("--pool", action="append", metavar="BACKEND[:DEVICE]",
-                   help="probe these pool specs instead of mlx, torch and fault")
+    p.add_argument(
+        "--pool",
+        action="append",
+        metavar="BACKEND[:DEVICE]",
+        help="probe these pool specs instead of mlx, torch and fault",
+    )
 
 
 def probe_backends(specs: list[str]) -> list[dict[str, Any]]:
@@ -39,8 +43,10 @@ def probe_backends(specs: list[str]) -> list[dict[str, Any]]:
         return list(found)
     except (subprocess.SubprocessError, OSError, ValueError, IndexError) as e:
         why = f"the probe process failed: {type(e).__name__}"
-        return [{"spec": s, "ok": False, "message": why, "fix": "run gpumon doctor again"}
-                for s in specs]
+        return [
+            {"spec": s, "ok": False, "message": why, "fix": "run gpumon doctor again"}
+            for s in specs
+        ]
 
 
 def _version(cmd: list[str]) -> str:
@@ -64,8 +70,10 @@ def crash_capture() -> dict[str, Any]:
     info["pystack"] = shutil.which("pystack")
     info["faulthandler"] = "Python stacks of every thread (always on in workers)"
     soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
-    info["core_limit"] = {"soft": "unlimited" if soft == resource.RLIM_INFINITY else soft,
-                          "hard": "unlimited" if hard == resource.RLIM_INFINITY else hard}
+    info["core_limit"] = {
+        "soft": "unlimited" if soft == resource.RLIM_INFINITY else soft,
+        "hard": "unlimited" if hard == resource.RLIM_INFINITY else hard,
+    }
     if sys.platform.startswith("linux"):
         try:
             info["core_pattern"] = Path("/proc/sys/kernel/core_pattern").read_text().strip()
@@ -73,8 +81,10 @@ def crash_capture() -> dict[str, Any]:
             info["core_pattern"] = None
         info["ptrace_scope"] = ptrace_scope()
     if sys.platform == "darwin":
-        dirs = [Path.home() / "Library/Logs/DiagnosticReports",
-                Path("/Library/Logs/DiagnosticReports")]
+        dirs = [
+            Path.home() / "Library/Logs/DiagnosticReports",
+            Path("/Library/Logs/DiagnosticReports"),
+        ]
         info["crash_report_dirs"] = {str(d): d.is_dir() and os.access(d, os.R_OK) for d in dirs}
     return info
 
@@ -101,8 +111,10 @@ def render(f: dict[str, Any]) -> None:
     h = f["host"]
     con.print(f"[bold]gpumon {f['gpumon']}[/] doctor")
     con.print(f"  OS        {h['os_version']} ({h['machine']})")
-    con.print(f"  CPU       {h['chip']}, {h['cpu_count']} cores, "
-              f"{h['mem_total'] / (1 << 30):.1f} GiB memory")
+    con.print(
+        f"  CPU       {h['chip']}, {h['cpu_count']} cores, "
+        f"{h['mem_total'] / (1 << 30):.1f} GiB memory"
+    )
     con.print(f"  GPUs      {', '.join(h.get('gpus') or []) or 'none found'}")
     con.print(f"  Python    {h['python']} ({f['python_executable']})")
     fw = h.get("frameworks") or {}
@@ -113,8 +125,13 @@ def render(f: dict[str, Any]) -> None:
     for b in f["backends"]:
         if b["ok"]:
             pol = ", ".join(k if not v else f"[dim]{k}: {v}[/]" for k, v in b["policies"].items())
-            t.add_row(b["spec"], f"{b['device']} — {b['device_name']}", b["reason"], pol,
-                      f"{b['default_size']} {b['default_dtype']}")
+            t.add_row(
+                b["spec"],
+                f"{b['device']} — {b['device_name']}",
+                b["reason"],
+                pol,
+                f"{b['default_size']} {b['default_dtype']}",
+            )
         else:
             t.add_row(b["spec"], "[red]unavailable[/]", b["message"], "", b.get("fix", ""))
     con.print(t)
@@ -126,9 +143,11 @@ def render(f: dict[str, Any]) -> None:
     con.print(f"  pystack         {c['pystack'] or 'not installed'}")
     if "core_pattern" in c:
         lim = c["core_limit"]
-        con.print(f"  core files      core_pattern={c['core_pattern']!r}, "
-                  f"ulimit -c soft={lim['soft']} hard={lim['hard']} "
-                  "(not used: gdb captures live)")
+        con.print(
+            f"  core files      core_pattern={c['core_pattern']!r}, "
+            f"ulimit -c soft={lim['soft']} hard={lim['hard']} "
+            "(not used: gdb captures live)"
+        )
         scope = c.get("ptrace_scope")
         con.print(f"  ptrace_scope    {scope if scope is not None else 'no Yama (unrestricted)'}")
     for d, ok in (c.get("crash_report_dirs") or {}).items():

@@ -22,8 +22,16 @@ import psutil
 
 from gpumon import events as ev
 
-FRAMEWORK_DISTS = ("mlx", "mlx-metal", "mlx-cpu", "mlx-cuda", "mlx-cuda-12", "mlx-cuda-13",
-                   "torch", "numpy")
+FRAMEWORK_DISTS = (
+    "mlx",
+    "mlx-metal",
+    "mlx-cpu",
+    "mlx-cuda",
+    "mlx-cuda-12",
+    "mlx-cuda-13",
+    "torch",
+    "numpy",
+)
 
 
 def framework_versions() -> dict[str, str]:
@@ -92,10 +100,19 @@ def host_info() -> ev.HostInfo:
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
     return ev.HostInfo(
-        hostname=socket.gethostname(), user=user, home=str(Path.home()),
-        os=platform.system(), os_version=os_version(), machine=platform.machine(),
-        chip=chip(), cpu_count=os.cpu_count() or 0, mem_total=psutil.virtual_memory().total,
-        python=sys.version.split()[0], gpus=gpu_names(), frameworks=framework_versions())
+        hostname=socket.gethostname(),
+        user=user,
+        home=str(Path.home()),
+        os=platform.system(),
+        os_version=os_version(),
+        machine=platform.machine(),
+        chip=chip(),
+        cpu_count=os.cpu_count() or 0,
+        mem_total=psutil.virtual_memory().total,
+        python=sys.version.split()[0],
+        gpus=gpu_names(),
+        frameworks=framework_versions(),
+    )
 
 
 class HostSampler:
@@ -110,8 +127,10 @@ class HostSampler:
         if self.nvml is not None:
             nv = self.nvml
             with contextlib.suppress(Exception):
-                self.handles = [nv.nvmlDeviceGetHandleByIndex(i)  # type: ignore[attr-defined]
-                                for i in range(nv.nvmlDeviceGetCount())]  # type: ignore[attr-defined]
+                self.handles = [
+                    nv.nvmlDeviceGetHandleByIndex(i)  # type: ignore[attr-defined]
+                    for i in range(nv.nvmlDeviceGetCount())
+                ]  # type: ignore[attr-defined]
 
     def sample(self) -> ev.HostSample:
         vm = psutil.virtual_memory()
@@ -122,13 +141,24 @@ class HostSampler:
                 mem = nv.nvmlDeviceGetMemoryInfo(h)  # type: ignore[attr-defined]
                 util = nv.nvmlDeviceGetUtilizationRates(h)  # type: ignore[attr-defined]
                 name = nv.nvmlDeviceGetName(h)  # type: ignore[attr-defined]
-                gpus.append(ev.GpuSample(name=str(name), mem_used=int(mem.used),
-                                         mem_total=int(mem.total),
-                                         util_percent=float(util.gpu), source="NVML"))
+                gpus.append(
+                    ev.GpuSample(
+                        name=str(name),
+                        mem_used=int(mem.used),
+                        mem_total=int(mem.total),
+                        util_percent=float(util.gpu),
+                        source="NVML",
+                    )
+                )
             except Exception:  # a GPU that stops answering is left out of this sample only
                 continue
         with self.me.oneshot():
             cpu, rss = self.me.cpu_percent(None), self.me.memory_info().rss
-        return ev.HostSample(cpu_percent=psutil.cpu_percent(None), mem_used=vm.total - vm.available,
-                             mem_total=vm.total, monitor_cpu_percent=cpu, monitor_rss=rss,
-                             gpus=gpus)
+        return ev.HostSample(
+            cpu_percent=psutil.cpu_percent(None),
+            mem_used=vm.total - vm.available,
+            mem_total=vm.total,
+            monitor_cpu_percent=cpu,
+            monitor_rss=rss,
+            gpus=gpus,
+        )

@@ -76,11 +76,18 @@ class PoolView:
     stalled: bool = False
     # (t, ops/s, FLOP/s) per sample
     history: deque[tuple[float, float, float]] = field(
-        default_factory=lambda: deque(maxlen=HISTORY))
+        default_factory=lambda: deque(maxlen=HISTORY)
+    )
     # per worker thread slot: recent ops/s
     thread_history: dict[int, deque[float]] = field(default_factory=dict)
     thread_errors: dict[int, str] = field(default_factory=dict)
     last_crash: str | None = None
+    # When a restart is scheduled: the session time it will start at, so a viewer can count
+    # down ("restarting in 2.0 s") against its own clock, live or replayed.
+    restart_at: float | None = None
+    last_control: ev.Control | None = None  # the latest command and its answer
+    stall: ev.Stall | None = None  # the latest stall report (its stacks), while stalled
+    stopped: ev.PoolStopped | None = None
 
     @property
     def threads(self) -> int:
@@ -90,13 +97,23 @@ class PoolView:
 
     @property
     def policy(self) -> str:
-        return (self.last.policy if self.last and self.last.policy else
-                self.config.policy if self.config else "")
+        return (
+            self.last.policy
+            if self.last and self.last.policy
+            else self.config.policy
+            if self.config
+            else ""
+        )
 
     @property
     def workload(self) -> str:
-        return (self.last.workload if self.last and self.last.workload else
-                self.config.workload if self.config else "")
+        return (
+            self.last.workload
+            if self.last and self.last.workload
+            else self.config.workload
+            if self.config
+            else ""
+        )
 
 
 class SessionState:
@@ -137,6 +154,8 @@ class SessionState:
             p = self.pool(e.pool)
             p.config, p.attempt, p.state = e.config, e.attempt, "starting"
             p.failure, p.stalled, p.thread_errors = None, False, {}
+            p.restart_at, p.stall, p.stopped, p.last = None, None, None, None
+            p.thread_history = {}
         elif isinstance(e, ev.PoolReady):
             p = self.pool(e.pool)
             p.ready, p.state, p.ready_t = e, "running", e.t
@@ -156,16 +175,21 @@ class SessionState:
             if rec is not None:
                 rec.artifacts.append(e)
         elif isinstance(e, ev.Stall):
-            self.pool(e.pool).stalled = True
+            p = self.pool(e.pool)
+            p.stalled, p.stall = True, e
         elif isinstance(e, ev.Notice) and e.pool and "answered again" in e.message:
             self.pool(e.pool).stalled = False
         elif isinstance(e, ev.PoolRestart):
-            self.pool(e.pool).state = "restarting"
+            p = self.pool(e.pool)
+            p.state, p.restart_at = "restarting", e.t + e.delay
         elif isinstance(e, ev.PoolStopped):
-            self.pool(e.pool).state = "stopped"
+            p = self.pool(e.pool)
+            p.state, p.stopped, p.restart_at = "stopped", e, None
 
     def _control(self, e: ev.Control) -> None:
         p = self.pool(e.pool)
+        if e.source != "supervisor":
+            p.last_control = e
         if not e.ok:
             return
         if e.command == "pause":

@@ -28,19 +28,36 @@ EXIT_OK, EXIT_POOL_FAILED, EXIT_CRASHED = 0, 1, 3
 def configure(p: argparse.ArgumentParser) -> None:
     from gpumon.cli import add_pool_options
 
-    add_pool_options(p, default_pools=" ".join(f"--pool {x}" for x in DEFAULT_POOLS),
-                     threads_list=True)
+    add_pool_options(
+        p, default_pools=" ".join(f"--pool {x}" for x in DEFAULT_POOLS), threads_list=True
+    )
     g = p.add_argument_group("sweep")
-    g.add_argument("--policies", default=None, metavar="LIST",
-                   help="comma-separated policies to sweep (default: --policy)")
+    g.add_argument(
+        "--policies",
+        default=None,
+        metavar="LIST",
+        help="comma-separated policies to sweep (default: --policy)",
+    )
     g.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
-    g.add_argument("--warmup", type=float, default=1.0,
-                   help="seconds after start-up that are not measured (default 1)")
+    g.add_argument(
+        "--warmup",
+        type=float,
+        default=1.0,
+        help="seconds after start-up that are not measured (default 1)",
+    )
     g.add_argument("--repeat", type=int, default=1, help="runs per cell (default 1)")
-    g.add_argument("--json", dest="json_out", metavar="FILE",
-                   help="also write the numbers as JSON to FILE ('-' for stdout)")
-    g.add_argument("--session-dir", type=Path, default=None,
-                   help="where the session log goes (default: the per-user data folder)")
+    g.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="FILE",
+        help="also write the numbers as JSON to FILE ('-' for stdout)",
+    )
+    g.add_argument(
+        "--session-dir",
+        type=Path,
+        default=None,
+        help="where the session log goes (default: the per-user data folder)",
+    )
     g.add_argument("--no-record", action="store_true", help="do not write a session log")
 
 
@@ -60,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_sweep(args, pools, ramp, policies))
 
 
-async def _sweep(args: argparse.Namespace, pools: list[PoolConfig], ramp: list[int],
-                 policies: list[str]) -> int:
+async def _sweep(
+    args: argparse.Namespace, pools: list[PoolConfig], ramp: list[int], policies: list[str]
+) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gpumon import analysis
     from gpumon.supervisor.supervisor import Supervisor
@@ -77,12 +94,22 @@ async def _sweep(args: argparse.Namespace, pools: list[PoolConfig], ramp: list[i
 
         recorder = Recorder(args.session_dir, mode="sweep", argv=["gpumon", *sys.argv[1:]])
     listeners = [recorded.append] + ([recorder] if recorder else [])
-    cells = [(pool, pol, n, rep) for pool in pools for pol in policies for n in ramp
-             for rep in range(args.repeat)]
+    cells = [
+        (pool, pol, n, rep)
+        for pool in pools
+        for pol in policies
+        for n in ramp
+        for rep in range(args.repeat)
+    ]
     failed: dict[str, str] = {}
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                        transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     with progress:
         task = progress.add_task("sweep", total=len(cells))
         for pool, pol, n, rep in cells:
@@ -92,8 +119,9 @@ async def _sweep(args: argparse.Namespace, pools: list[PoolConfig], ramp: list[i
                 progress.advance(task)
                 continue
             cfg = msgspec.structs.replace(pool, threads=n, policy=pol)
-            why = await _run_cell(cfg, args, listeners, Supervisor,
-                                  recorder.artifacts_dir if recorder else None)
+            why = await _run_cell(
+                cfg, args, listeners, Supervisor, recorder.artifacts_dir if recorder else None
+            )
             if why:
                 failed[pool.name] = why
                 console.print(f"[red]gpumon sweep: {pool.name}: {why}")
@@ -113,8 +141,13 @@ async def _sweep(args: argparse.Namespace, pools: list[PoolConfig], ramp: list[i
     return EXIT_POOL_FAILED if failed else EXIT_OK
 
 
-async def _run_cell(cfg: PoolConfig, args: argparse.Namespace, listeners: list,
-                    supervisor_cls: type, artifacts: Path | None) -> str:
+async def _run_cell(
+    cfg: PoolConfig,
+    args: argparse.Namespace,
+    listeners: list,
+    supervisor_cls: type,
+    artifacts: Path | None,
+) -> str:
     """Run one cell; returns why the pool could not run at all ("" otherwise)."""
     outcome: dict[str, str] = {}
 
@@ -169,38 +202,66 @@ def _fmt_bytes(n: int) -> str:
 def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
     from rich.table import Table
 
-    t = Table(title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
-              caption="ops/s: median over runs [min–max]; latency: per op, from the worker's "
-              "timer; memory: framework allocator peak (else process RSS, psutil)")
-    for col, just in (("pool", "left"), ("device", "left"), ("policy", "left"),
-                      ("workload", "left"), ("threads", "right"), ("ops/s", "right"),
-                      ("GFLOP/s", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
-                      ("peak mem", "right"), ("crashes", "right")):
+    t = Table(
+        title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
+        caption="ops/s: median over runs [min–max]; latency: per op, from the worker's "
+        "timer; memory: framework allocator peak (else process RSS, psutil)",
+    )
+    for col, just in (
+        ("pool", "left"),
+        ("device", "left"),
+        ("policy", "left"),
+        ("workload", "left"),
+        ("threads", "right"),
+        ("ops/s", "right"),
+        ("GFLOP/s", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("peak mem", "right"),
+        ("crashes", "right"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for c in cells:
         r = c.first
         rng = c.ops_per_s_range
-        ops = _fmt_rate(c.ops_per_s) + (f" [{_fmt_rate(rng[0])}–{_fmt_rate(rng[1])}]"
-                                        if rng and len(c.measured) > 1 else "")
-        gflops = "synthetic" if r.backend == "fault" else (
-            f"{c.flops / 1e9:.4g}" if c.flops is not None else "—")
+        ops = _fmt_rate(c.ops_per_s) + (
+            f" [{_fmt_rate(rng[0])}–{_fmt_rate(rng[1])}]" if rng and len(c.measured) > 1 else ""
+        )
+        gflops = (
+            "synthetic"
+            if r.backend == "fault"
+            else (f"{c.flops / 1e9:.4g}" if c.flops is not None else "—")
+        )
         mem = c.mem_peak
-        peak = mem.get("peak") or mem.get("active") or mem.get("allocated") or \
-            mem.get("current") or 0
-        mem_txt = _fmt_bytes(peak) if peak else (f"{_fmt_bytes(c.rss_peak)} RSS"
-                                                 if c.rss_peak else "—")
+        peak = (
+            mem.get("peak") or mem.get("active") or mem.get("allocated") or mem.get("current") or 0
+        )
+        mem_txt = (
+            _fmt_bytes(peak) if peak else (f"{_fmt_bytes(c.rss_peak)} RSS" if c.rss_peak else "—")
+        )
         crash_txt = f"{c.crashes}/{len(c.runs)}"
         if c.crashes:
             sig = next((x.crash_signal for x in c.runs if x.crash_signal), "")
             crash_txt = f"[bold red]{crash_txt} {sig}[/]"
-        t.add_row(r.pool, r.device, r.policy, f"{r.workload} {r.size} {r.dtype}",
-                  str(r.threads), ops, gflops, _fmt_ms(c.latency(50)), _fmt_ms(c.latency(99)),
-                  mem_txt, crash_txt)
+        t.add_row(
+            r.pool,
+            r.device,
+            r.policy,
+            f"{r.workload} {r.size} {r.dtype}",
+            str(r.threads),
+            ops,
+            gflops,
+            _fmt_ms(c.latency(50)),
+            _fmt_ms(c.latency(99)),
+            mem_txt,
+            crash_txt,
+        )
     return t
 
 
-def write_json(dest: str, cells: Sequence, recorded: list[ev.Event], crashed: bool,
-               failed: dict[str, str]) -> None:
+def write_json(
+    dest: str, cells: Sequence, recorded: list[ev.Event], crashed: bool, failed: dict[str, str]
+) -> None:
     from gpumon import __version__
     from gpumon.host import host_info
 
@@ -212,21 +273,37 @@ def write_json(dest: str, cells: Sequence, recorded: list[ev.Event], crashed: bo
         "failed_pools": failed,
         "cells": [
             {
-                "pool": c.first.pool, "backend": c.first.backend, "device": c.first.device,
+                "pool": c.first.pool,
+                "backend": c.first.backend,
+                "device": c.first.device,
                 "device_name": ready[c.first.pool].device_name if c.first.pool in ready else "",
                 "framework": ready[c.first.pool].framework if c.first.pool in ready else "",
-                "policy": c.first.policy, "workload": c.first.workload, "size": c.first.size,
-                "dtype": c.first.dtype, "threads": c.first.threads,
-                "ops_per_s": {"median": c.ops_per_s,
-                              "min": c.ops_per_s_range[0] if c.ops_per_s_range else None,
-                              "max": c.ops_per_s_range[1] if c.ops_per_s_range else None},
+                "policy": c.first.policy,
+                "workload": c.first.workload,
+                "size": c.first.size,
+                "dtype": c.first.dtype,
+                "threads": c.first.threads,
+                "ops_per_s": {
+                    "median": c.ops_per_s,
+                    "min": c.ops_per_s_range[0] if c.ops_per_s_range else None,
+                    "max": c.ops_per_s_range[1] if c.ops_per_s_range else None,
+                },
                 "flop_per_s_median": None if c.first.backend == "fault" else c.flops,
                 "latency_s": {"p50": c.latency(50), "p99": c.latency(99)},
-                "mem_peak_bytes": c.mem_peak, "rss_peak_bytes": c.rss_peak,
-                "runs": len(c.runs), "crashes": c.crashes,
+                "mem_peak_bytes": c.mem_peak,
+                "rss_peak_bytes": c.rss_peak,
+                "runs": len(c.runs),
+                "crashes": c.crashes,
                 "first_crash_after_s": c.first_crash_after,
-                "run_details": [{"seconds": r.seconds, "ops": r.ops, "crashed": r.crashed,
-                                 "signal": r.crash_signal} for r in c.runs],
+                "run_details": [
+                    {
+                        "seconds": r.seconds,
+                        "ops": r.ops,
+                        "crashed": r.crashed,
+                        "signal": r.crash_signal,
+                    }
+                    for r in c.runs
+                ],
             }
             for c in cells
         ],

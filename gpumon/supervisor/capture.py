@@ -46,23 +46,30 @@ def native_plan(mode: str) -> NativePlan:
         return NativePlan("none", "off (--native-stacks off): Python stacks only")
     if sys.platform == "darwin":
         if mode == "gdb":
-            raise CaptureUnavailable("gdb capture is for Linux; macOS writes its own crash "
-                                     "reports", "use --native-stacks auto")
-        return NativePlan("ips", "macOS crash report (.ips) from DiagnosticReports, "
-                                 "matched by pid")
+            raise CaptureUnavailable(
+                "gdb capture is for Linux; macOS writes its own crash reports",
+                "use --native-stacks auto",
+            )
+        return NativePlan("ips", "macOS crash report (.ips) from DiagnosticReports, matched by pid")
     gdb = shutil.which("gdb")
     if gdb is None:
         if mode == "gdb":
-            raise CaptureUnavailable("gdb is not installed", "install gdb (e.g. apt install "
-                                     "gdb) or use --native-stacks auto")
-        return NativePlan("none", "unavailable: gdb is not installed (apt install gdb); "
-                                  "Python stacks only")
+            raise CaptureUnavailable(
+                "gdb is not installed",
+                "install gdb (e.g. apt install gdb) or use --native-stacks auto",
+            )
+        return NativePlan(
+            "none", "unavailable: gdb is not installed (apt install gdb); Python stacks only"
+        )
     if ptrace_scope() == 3:
         if mode == "gdb":
-            raise CaptureUnavailable("ptrace is disabled (kernel.yama.ptrace_scope = 3)",
-                                     "use --native-stacks off")
-        return NativePlan("none", "unavailable: ptrace is disabled "
-                                  "(kernel.yama.ptrace_scope = 3); Python stacks only")
+            raise CaptureUnavailable(
+                "ptrace is disabled (kernel.yama.ptrace_scope = 3)", "use --native-stacks off"
+            )
+        return NativePlan(
+            "none",
+            "unavailable: ptrace is disabled (kernel.yama.ptrace_scope = 3); Python stacks only",
+        )
     return NativePlan("gdb", f"gdb-supervised worker ({gdb}): every thread at the fault", gdb)
 
 
@@ -71,8 +78,20 @@ def gdb_command(plan: NativePlan, worker_cmd: list[str]) -> list[str]:
     # PR_SET_PDEATHSIG on gdb itself: if the monitor is killed, gdb dies, and so does the
     # worker (which set its own death signal relative to gdb).
     pdeath = "python import ctypes; ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)"
-    return [plan.gdb, "-q", "-batch", "-nx", "-iex", "set auto-load off", "-iex", pdeath,
-            "-x", str(DRIVER), "--args", *worker_cmd]
+    return [
+        plan.gdb,
+        "-q",
+        "-batch",
+        "-nx",
+        "-iex",
+        "set auto-load off",
+        "-iex",
+        pdeath,
+        "-x",
+        str(DRIVER),
+        "--args",
+        *worker_cmd,
+    ]
 
 
 def read_tail(path: Path, max_bytes: int = TAIL_BYTES, max_lines: int = TAIL_LINES) -> str:

@@ -27,7 +27,15 @@ from gpumon.spec import PoolConfig
 from gpumon.supervisor import capture
 
 STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
-    "starting", "running", "paused", "crashed", "restarting", "stopping", "stopped", "failed")
+    "starting",
+    "running",
+    "paused",
+    "crashed",
+    "restarting",
+    "stopping",
+    "stopped",
+    "failed",
+)
 ALIVE = (STARTING, RUNNING, PAUSED)
 COMMAND_TIMEOUT = 5.0
 START_COMMAND_TIMEOUT = 120.0  # a command sent while torch is still importing waits for it
@@ -37,8 +45,14 @@ STOP_TIMEOUT = 15.0
 class WorkerProcess:
     """One spawned worker (possibly wrapped in gdb) and its message socket."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, artifacts: Path, plan: capture.NativePlan):
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        artifacts: Path,
+        plan: capture.NativePlan,
+    ):
         self.proc = proc
         self.reader = reader
         self.writer = writer
@@ -91,17 +105,31 @@ async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -
     fd = child.fileno()
     config_file = artifacts / "pool-config.json"
     config_file.write_bytes(msgspec.json.encode(config))
-    worker_cmd = [sys.executable, "-m", "gpumon.worker", "--fd", str(fd), "--config-file",
-                  str(config_file), "--faulthandler", str(artifacts / "faulthandler.txt")]
+    worker_cmd = [
+        sys.executable,
+        "-m",
+        "gpumon.worker",
+        "--fd",
+        str(fd),
+        "--config-file",
+        str(config_file),
+        "--faulthandler",
+        str(artifacts / "faulthandler.txt"),
+    ]
     cmd = capture.gdb_command(plan, worker_cmd) if plan.kind == "gdb" else worker_cmd
     with (artifacts / "stdout.log").open("ab") as out, (artifacts / "stderr.log").open("ab") as err:
         try:
             proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err,
-                pass_fds=[fd], env=capture.env_for_worker(fd, artifacts / "native-stacks.txt"),
+                *cmd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=[fd],
+                env=capture.env_for_worker(fd, artifacts / "native-stacks.txt"),
                 # Own session: a Ctrl-C in the monitor's terminal must not reach the workers
                 # (gdb would take it as "stop the inferior").
-                start_new_session=True)
+                start_new_session=True,
+            )
         finally:
             child.close()
     reader, writer = await asyncio.open_unix_connection(sock=parent, limit=protocol.MAX_LINE)
@@ -109,8 +137,13 @@ async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -
 
 
 class Pool:
-    def __init__(self, config: PoolConfig, emit: Callable[[ev.Event], None], artifacts_root: Path,
-                 restart: RestartPolicy) -> None:
+    def __init__(
+        self,
+        config: PoolConfig,
+        emit: Callable[[ev.Event], None],
+        artifacts_root: Path,
+        restart: RestartPolicy,
+    ) -> None:
         self.config = config
         self.name = config.name
         self.emit = emit
@@ -154,8 +187,7 @@ class Pool:
         except OSError as e:
             self._fail(f"could not start the worker process: {e}", "check the Python install")
             return
-        self._task = asyncio.create_task(self._supervise(self.worker),
-                                         name=f"pool {self.name}")
+        self._task = asyncio.create_task(self._supervise(self.worker), name=f"pool {self.name}")
 
     def _fail(self, message: str, fix: str) -> None:
         self.state = FAILED
@@ -166,8 +198,13 @@ class Pool:
         try:
             await self._supervise_inner(w)
         except Exception as e:  # a bug here must not leave the pool in limbo, nor go unseen
-            self.emit(ev.Notice(pool=self.name, level="error",
-                                message=f"supervisor error: {type(e).__name__}: {e}"))
+            self.emit(
+                ev.Notice(
+                    pool=self.name,
+                    level="error",
+                    message=f"supervisor error: {type(e).__name__}: {e}",
+                )
+            )
             w.kill()
             if self.state not in (STOPPED, FAILED, CRASHED, RESTARTING):
                 self.state = FAILED
@@ -189,8 +226,9 @@ class Pool:
             except (ValueError, asyncio.LimitOverrunError):
                 # Over-long line: not ours. Skip to the next newline and keep going.
                 self._noise(b"<line longer than 1 MiB>")
-                with contextlib.suppress(ValueError, asyncio.LimitOverrunError,
-                                         asyncio.IncompleteReadError):
+                with contextlib.suppress(
+                    ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError
+                ):
                     await w.reader.readuntil(b"\n")
                 continue
             except ConnectionError:
@@ -200,8 +238,7 @@ class Pool:
             w.last_msg = time.monotonic()
             if self.stalled:
                 self.stalled = False
-                self.emit(ev.Notice(pool=self.name, message="worker answered again after a "
-                                    "stall"))
+                self.emit(ev.Notice(pool=self.name, message="worker answered again after a stall"))
             try:
                 msg = protocol.decode_worker(line)
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -214,9 +251,13 @@ class Pool:
         # Report the first few in full and then every 100th, so garbage cannot flood the log.
         if self.noise <= 3 or self.noise % 100 == 0:
             shown = line[:80].decode(errors="replace").rstrip()
-            self.emit(ev.Notice(pool=self.name, level="warning",
-                                message=f"unreadable line #{self.noise} from the worker "
-                                f"ignored: {shown!r}"))
+            self.emit(
+                ev.Notice(
+                    pool=self.name,
+                    level="warning",
+                    message=f"unreadable line #{self.noise} from the worker ignored: {shown!r}",
+                )
+            )
 
     def _handle(self, w: WorkerProcess, msg: msgspec.Struct) -> None:
         if isinstance(msg, ev.Sample):
@@ -235,8 +276,7 @@ class Pool:
             w.bye = msg
         elif isinstance(msg, protocol.Dying):
             w.dying = msg
-            self._record_crash(w, signal_name=msg.signal, exit_code=None,
-                               detected_by="debugger")
+            self._record_crash(w, signal_name=msg.signal, exit_code=None, detected_by="debugger")
         elif isinstance(msg, protocol.NativeReady):
             w.native_path = Path(msg.path)
             self._attach_native(w)
@@ -245,14 +285,24 @@ class Pool:
         elif isinstance(msg, protocol.Exited):
             w.exited = msg
         elif isinstance(msg, protocol.DebuggerError):
-            self.emit(ev.Notice(pool=self.name, level="error",
-                                message=f"gdb could not run the worker: {msg.message}"))
+            self.emit(
+                ev.Notice(
+                    pool=self.name,
+                    level="error",
+                    message=f"gdb could not run the worker: {msg.message}",
+                )
+            )
 
     def _on_hello(self, w: WorkerProcess, h: protocol.Hello) -> None:
         if h.protocol != protocol.PROTOCOL_VERSION:
-            self.emit(ev.PoolFailed(pool=self.name, message=f"worker speaks protocol "
-                                    f"{h.protocol}, monitor speaks {protocol.PROTOCOL_VERSION}",
-                                    fix="reinstall gpumon so both sides are the same version"))
+            self.emit(
+                ev.PoolFailed(
+                    pool=self.name,
+                    message=f"worker speaks protocol "
+                    f"{h.protocol}, monitor speaks {protocol.PROTOCOL_VERSION}",
+                    fix="reinstall gpumon so both sides are the same version",
+                )
+            )
             w.kill()
             return
         w.hello = h
@@ -263,11 +313,21 @@ class Pool:
             w.ps.cpu_percent(None)  # first call only primes the counter
         self.state = RUNNING
         self.ready = ev.PoolReady(
-            pool=self.name, pid=h.pid, backend=h.backend, device=h.device,
-            device_name=h.device_name, device_reason=h.device_reason, framework=h.framework,
-            versions=h.versions, policies=h.policies, native_capture=w.plan.description,
-            size=h.size, dtype=h.dtype, flop_per_op=h.flop_per_op,
-            artifacts_dir=str(w.artifacts))
+            pool=self.name,
+            pid=h.pid,
+            backend=h.backend,
+            device=h.device,
+            device_name=h.device_name,
+            device_reason=h.device_reason,
+            framework=h.framework,
+            versions=h.versions,
+            policies=h.policies,
+            native_capture=w.plan.description,
+            size=h.size,
+            dtype=h.dtype,
+            flop_per_op=h.flop_per_op,
+            artifacts_dir=str(w.artifacts),
+        )
         self.config = msgspec.structs.replace(self.config, size=h.size, dtype=h.dtype)
         self.emit(self.ready)
 
@@ -284,15 +344,21 @@ class Pool:
         self.emit(s)
 
     # ---- commands ------------------------------------------------------------------
-    async def command(self, op: str, source: str = "user", **args: str | int | float | None
-                      ) -> ev.Control:
+    async def command(
+        self, op: str, source: str = "user", **args: str | int | float | None
+    ) -> ev.Control:
         """Send a command and wait for its acknowledgement; never hangs on a dead pool."""
         w = self.worker
         if op == "set_threads" and self.state in (CRASHED, RESTARTING, FAILED, STOPPED):
             # Nothing to talk to: remember it, so the next start uses it.
             self.config = msgspec.structs.replace(self.config, threads=int(args["threads"]))
-            return self._control(op, args, True, f"pool is {self.state}; it will start with "
-                                 f"{args['threads']} threads", source)
+            return self._control(
+                op,
+                args,
+                True,
+                f"pool is {self.state}; it will start with {args['threads']} threads",
+                source,
+            )
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:
             return self._control(op, args, False, f"pool {self.name} is {self.state}", source)
         cid = next(self._ids)
@@ -311,8 +377,9 @@ class Pool:
             ack = await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             self._pending.pop(cid, None)
-            return self._control(op, args, False, f"no answer from the worker in "
-                                 f"{timeout:.0f} s (stalled?)", source)
+            return self._control(
+                op, args, False, f"no answer from the worker in {timeout:.0f} s (stalled?)", source
+            )
         if ack is None:
             return self._control(op, args, False, "worker died before answering", source)
         if ack.ok:
@@ -321,23 +388,29 @@ class Pool:
 
     def _track(self, ack: protocol.Ack) -> None:
         c = self.config
-        self.config = msgspec.structs.replace(c, threads=ack.threads or c.threads,
-                                              policy=ack.policy or c.policy,
-                                              workload=ack.workload or c.workload)
+        self.config = msgspec.structs.replace(
+            c,
+            threads=ack.threads or c.threads,
+            policy=ack.policy or c.policy,
+            workload=ack.workload or c.workload,
+        )
         if ack.command in ("set_workload",) and ack.detail:
             parts = ack.detail.split()
             if len(parts) == 3:
-                self.config = msgspec.structs.replace(self.config, size=int(parts[1]),
-                                                      dtype=parts[2])
+                self.config = msgspec.structs.replace(
+                    self.config, size=int(parts[1]), dtype=parts[2]
+                )
         if ack.state == "paused":
             self.state = PAUSED
         elif ack.state == "running" and self.state == PAUSED:
             self.state = RUNNING
 
-    def _control(self, op: str, args: dict[str, str | int | float | None], ok: bool,
-                 detail: str, source: str) -> ev.Control:
-        c = ev.Control(pool=self.name, command=op, args=dict(args), ok=ok, detail=detail,
-                       source=source)
+    def _control(
+        self, op: str, args: dict[str, str | int | float | None], ok: bool, detail: str, source: str
+    ) -> ev.Control:
+        c = ev.Control(
+            pool=self.name, command=op, args=dict(args), ok=ok, detail=detail, source=source
+        )
         self.emit(c)
         return c
 
@@ -351,8 +424,7 @@ class Pool:
         if w is None or w.proc.returncode is not None or self.state in (STOPPED, FAILED):
             if self.state in (CRASHED, RESTARTING):
                 self.state = STOPPED
-                self.emit(ev.PoolStopped(pool=self.name, reason=reason,
-                                         ops_total=self.ops_total))
+                self.emit(ev.PoolStopped(pool=self.name, reason=reason, ops_total=self.ops_total))
             return
         prev = self.state
         self.state = STOPPING
@@ -394,18 +466,27 @@ class Pool:
         if w.fatal is not None:
             self._fail(w.fatal.message, w.fatal.fix)
             return
-        if w.plan.kind == "gdb" and w.exited is None and w.proc.returncode not in (0, None) \
-                and w.hello is None and not self.stop_requested:
+        if (
+            w.plan.kind == "gdb"
+            and w.exited is None
+            and w.proc.returncode not in (0, None)
+            and w.hello is None
+            and not self.stop_requested
+        ):
             tail = capture.read_tail(w.stderr, 2048, 5).replace("\n", " | ")
-            self._fail(f"gdb could not start the worker: {tail or 'no output'}",
-                       "use --native-stacks off")
+            self._fail(
+                f"gdb could not start the worker: {tail or 'no output'}", "use --native-stacks off"
+            )
             return
         clean = code == 0 and sig is None
         if self.stop_requested and (clean or w.killed):
             self.state = STOPPED
             reason = "killed: it did not stop in time" if w.killed and not clean else "stopped"
-            self.emit(ev.PoolStopped(pool=self.name, reason=reason, exit_code=code,
-                                     ops_total=self.ops_total))
+            self.emit(
+                ev.PoolStopped(
+                    pool=self.name, reason=reason, exit_code=code, ops_total=self.ops_total
+                )
+            )
             self.exited.set()
             return
         if self.crash_id is None:
@@ -414,37 +495,65 @@ class Pool:
             how = f"signal {sig}" if sig else f"exit code {code}"
             if w.exited is None:
                 how += f" (gdb exited with {w.proc.returncode} before reporting the end)"
-            self.emit(ev.CrashArtifact(crash_id=self.crash_id, pool=self.name, kind="note",
-                                       note=f"worker {w.pid} ended with {how}"))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=self.crash_id,
+                    pool=self.name,
+                    kind="note",
+                    note=f"worker {w.pid} ended with {how}",
+                )
+            )
         await self._collect_artifacts(w)
         self.exited.set()
         if not self.stop_requested:
             self._schedule_restart(w)
 
-    def _record_crash(self, w: WorkerProcess, signal_name: str | None, exit_code: int | None,
-                      detected_by: str) -> None:
+    def _record_crash(
+        self, w: WorkerProcess, signal_name: str | None, exit_code: int | None, detected_by: str
+    ) -> None:
         self.crashes += 1
         self.state = CRASHED
         h = w.hello
         uptime = time.monotonic() - (w.ready_at or w.started_at)
         self.crash_id = f"{capture.safe_name(self.name)}-{self.crashes}-{w.pid}"
         during = "stopping" if self.stop_requested else "run" if h is not None else "starting"
-        self.emit(ev.Crash(
-            crash_id=self.crash_id, pool=self.name, pid=w.pid, signal=signal_name,
-            exit_code=exit_code, detected_by=detected_by, threads=self.config.threads,
-            uptime=uptime, ops_total=self.ops_total, policy=self.config.policy,
-            workload=self.config.workload, backend=self.config.backend,
-            device=h.device if h else (self.config.device or "auto"),
-            versions=dict(h.versions) if h else {}, crash_number=self.crashes, during=during))
+        self.emit(
+            ev.Crash(
+                crash_id=self.crash_id,
+                pool=self.name,
+                pid=w.pid,
+                signal=signal_name,
+                exit_code=exit_code,
+                detected_by=detected_by,
+                threads=self.config.threads,
+                uptime=uptime,
+                ops_total=self.ops_total,
+                policy=self.config.policy,
+                workload=self.config.workload,
+                backend=self.config.backend,
+                device=h.device if h else (self.config.device or "auto"),
+                versions=dict(h.versions) if h else {},
+                crash_number=self.crashes,
+                during=during,
+            )
+        )
 
     def _attach_native(self, w: WorkerProcess) -> None:
         if self.crash_id is None or w.native_path is None:
             return
         text = capture.read_from(w.native_path, 0)
         report, why = capture.parse_text(text, str(w.native_path))
-        self.emit(ev.CrashArtifact(crash_id=self.crash_id, pool=self.name, kind="native",
-                                   path=str(w.native_path), text=text, report=report,
-                                   note=why and f"could not parse gdb output: {why}"))
+        self.emit(
+            ev.CrashArtifact(
+                crash_id=self.crash_id,
+                pool=self.name,
+                kind="native",
+                path=str(w.native_path),
+                text=text,
+                report=report,
+                note=why and f"could not parse gdb output: {why}",
+            )
+        )
 
     async def _collect_artifacts(self, w: WorkerProcess) -> None:
         assert self.crash_id is not None
@@ -452,45 +561,89 @@ class Pool:
         fh = capture.read_from(w.faulthandler, 0)
         if fh.strip():
             report, why = capture.parse_text(fh, str(w.faulthandler))
-            self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="faulthandler",
-                                       path=str(w.faulthandler), text=fh[-64 * 1024:],
-                                       report=report, note=why))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=cid,
+                    pool=self.name,
+                    kind="faulthandler",
+                    path=str(w.faulthandler),
+                    text=fh[-64 * 1024 :],
+                    report=report,
+                    note=why,
+                )
+            )
         else:
-            self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="note",
-                                       note="faulthandler wrote nothing (the process was "
-                                       "killed, or died before Python started)"))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=cid,
+                    pool=self.name,
+                    kind="note",
+                    note="faulthandler wrote nothing (the process was "
+                    "killed, or died before Python started)",
+                )
+            )
         for kind, path in (("stderr", w.stderr), ("stdout", w.stdout)):
             tail = capture.read_tail(path)
             if tail.strip():
-                self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind=kind,
-                                           path=str(path), text=tail))
+                self.emit(
+                    ev.CrashArtifact(
+                        crash_id=cid, pool=self.name, kind=kind, path=str(path), text=tail
+                    )
+                )
         if w.plan.kind == "gdb" and w.native_path is None:
-            self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="note",
-                                       note="gdb saw no fatal signal (the worker exited or "
-                                       "was killed), so there are no native stacks"))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=cid,
+                    pool=self.name,
+                    kind="note",
+                    note="gdb saw no fatal signal (the worker exited or "
+                    "was killed), so there are no native stacks",
+                )
+            )
         elif w.plan.kind == "none":
-            self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="note",
-                                       note=f"native stacks: {w.plan.description}"))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=cid,
+                    pool=self.name,
+                    kind="note",
+                    note=f"native stacks: {w.plan.description}",
+                )
+            )
         elif w.plan.kind == "ips":
             asyncio.create_task(self._await_ips(cid, w), name=f"ips {cid}")
 
     async def _await_ips(self, cid: str, w: WorkerProcess) -> None:
         from gpumon.crash.locate import wait_for_report
 
-        path = await wait_for_report(w.pid, since=time.time() - (time.monotonic()
-                                                                  - w.started_at) - 1)
+        path = await wait_for_report(
+            w.pid, since=time.time() - (time.monotonic() - w.started_at) - 1
+        )
         if path is None:
-            self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="note",
-                                       note="macOS wrote no crash report for pid "
-                                       f"{w.pid} in time"))
+            self.emit(
+                ev.CrashArtifact(
+                    crash_id=cid,
+                    pool=self.name,
+                    kind="note",
+                    note=f"macOS wrote no crash report for pid {w.pid} in time",
+                )
+            )
             return
         text = capture.read_from(path, 0)
         report, why = capture.parse_text(text, str(path))
         copy = w.artifacts / path.name
         with contextlib.suppress(OSError):
             copy.write_text(text)
-        self.emit(ev.CrashArtifact(crash_id=cid, pool=self.name, kind="ips", path=str(copy),
-                                   text=text, report=report, note=why))
+        self.emit(
+            ev.CrashArtifact(
+                crash_id=cid,
+                pool=self.name,
+                kind="ips",
+                path=str(copy),
+                text=text,
+                report=report,
+                note=why,
+            )
+        )
 
     def _schedule_restart(self, w: WorkerProcess) -> None:
         rp = self.restart_policy
@@ -498,13 +651,15 @@ class Pool:
         if uptime > rp.reset_after:
             self.consecutive_crashes = 0
         self.consecutive_crashes += 1
-        if not rp.enabled or (rp.max_restarts is not None and
-                              self.crashes > rp.max_restarts):
+        if not rp.enabled or (rp.max_restarts is not None and self.crashes > rp.max_restarts):
             return
         delay = min(rp.max_delay, rp.base_delay * rp.factor ** (self.consecutive_crashes - 1))
         self.state = RESTARTING
-        self.emit(ev.PoolRestart(pool=self.name, attempt=self.attempt + 1, delay=delay,
-                                 crashes=self.crashes))
+        self.emit(
+            ev.PoolRestart(
+                pool=self.name, attempt=self.attempt + 1, delay=delay, crashes=self.crashes
+            )
+        )
 
         async def later() -> None:
             await asyncio.sleep(delay)
@@ -517,8 +672,13 @@ class Pool:
     # ---- stalls --------------------------------------------------------------------
     async def check_stall(self, after: float) -> None:
         w = self.worker
-        if (w is None or w.hello is None or self.stalled or self.state not in (RUNNING, PAUSED)
-                or w.proc.returncode is not None):
+        if (
+            w is None
+            or w.hello is None
+            or self.stalled
+            or self.state not in (RUNNING, PAUSED)
+            or w.proc.returncode is not None
+        ):
             return
         silent = time.monotonic() - w.last_msg
         if silent < after:
@@ -534,13 +694,19 @@ class Pool:
                 await asyncio.sleep(0.25)
                 if capture.file_size(w.native_out) != before or w.proc.returncode is not None:
                     break
-            native, _why = capture.parse_text(capture.read_from(w.native_out, 0),
-                                              str(w.native_out))
+            native, _why = capture.parse_text(capture.read_from(w.native_out, 0), str(w.native_out))
         else:
             await asyncio.sleep(0.5)
         stacks = capture.read_from(w.faulthandler, offset)
-        self.emit(ev.Stall(pool=self.name, silent_for=silent, threads=self.config.threads,
-                           stacks=stacks, native=native))
+        self.emit(
+            ev.Stall(
+                pool=self.name,
+                silent_for=silent,
+                threads=self.config.threads,
+                stacks=stacks,
+                native=native,
+            )
+        )
 
 
 class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,9 +23,15 @@ STALL_AFTER = 3.0  # seconds without any message (samples come every 0.1 s)
 
 
 class Supervisor:
-    def __init__(self, pools: Iterable, *, artifacts_root: Path | None = None,
-                 restart: RestartPolicy | None = None, stall_after: float = STALL_AFTER,
-                 listeners: Iterable[Listener] = ()) -> None:
+    def __init__(
+        self,
+        pools: Iterable,
+        *,
+        artifacts_root: Path | None = None,
+        restart: RestartPolicy | None = None,
+        stall_after: float = STALL_AFTER,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
         self.listeners: list[Listener] = list(listeners)
         if artifacts_root is None:
             artifacts_root = Path(tempfile.mkdtemp(prefix="gpumon-"))
@@ -51,8 +57,9 @@ class Supervisor:
                 listener(event)
             except Exception as e:  # one broken consumer must not silence the others
                 self.listener_errors += 1
-                print(f"gpumon: event listener failed on {type(event).__name__}: {e}",
-                      file=sys.stderr)
+                print(
+                    f"gpumon: event listener failed on {type(event).__name__}: {e}", file=sys.stderr
+                )
 
     # ---- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -101,10 +108,17 @@ class Supervisor:
     async def set_policy(self, name: str, policy: str, source: str = "user") -> ev.Control:
         return await self.pool(name).command("set_policy", source=source, policy=policy)
 
-    async def set_workload(self, name: str, workload: str | None = None, size: int | None = None,
-                           dtype: str | None = None, source: str = "user") -> ev.Control:
-        return await self.pool(name).command("set_workload", source=source, workload=workload,
-                                             size=size, dtype=dtype)
+    async def set_workload(
+        self,
+        name: str,
+        workload: str | None = None,
+        size: int | None = None,
+        dtype: str | None = None,
+        source: str = "user",
+    ) -> ev.Control:
+        return await self.pool(name).command(
+            "set_workload", source=source, workload=workload, size=size, dtype=dtype
+        )
 
     async def restart_pool(self, name: str, source: str = "user") -> ev.Control:
         return await self.pool(name).restart(source=source)

@@ -25,9 +25,15 @@ def probe(spec: str) -> dict[str, object]:
     except BackendUnavailable as e:
         return {"spec": spec, "ok": False, "message": e.message, "fix": e.fix}
     return {
-        "spec": spec, "ok": True, "device": choice.device, "device_name": choice.device_name,
-        "reason": choice.reason, "framework": choice.framework, "versions": choice.versions,
-        "policies": backend.policies(), "default_size": backend.default_size(),
+        "spec": spec,
+        "ok": True,
+        "device": choice.device,
+        "device_name": choice.device_name,
+        "reason": choice.reason,
+        "framework": choice.framework,
+        "versions": choice.versions,
+        "policies": backend.policies(),
+        "default_size": backend.default_size(),
         "default_dtype": backend.default_dtype(),
     }
 

@@ -1,0 +1,171 @@
+"""What users and broken workers can throw at the engine: each gets a clear answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gpumon import events as ev
+from gpumon.spec import parse_pool
+from gpumon.supervisor import capture
+from gpumon.supervisor.pool import Pool, RestartPolicy, WorkerProcess
+from tests.conftest import wait_for
+from tests.engine.helpers import Session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gpumon(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpumon", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["sweep", "--bogus"], "unrecognized arguments: --bogus"),
+        (["sweep", "--pool", "cuda"], "unknown backend 'cuda'"),
+        (["sweep", "--pool", "torch:tpu"], "torch has no device 'tpu'"),
+        (["sweep", "--pool", "torch,threads=0"], "threads=0 is out of range"),
+        (["sweep", "--pool", "torch,size=99999999"], "size=99999999 is out of range"),
+        (["sweep", "--pool", "torch,fault=segv"], "only available on the synthetic 'fault'"),
+        (["sweep", "--threads", "4-1"], "runs backwards"),
+        (["sweep", "--threads", "0"], "thread count 0 is out of range"),
+        (["sweep", "--policies", "yolo"], "unknown policy 'yolo'"),
+        (["--pool", "fault", "--threads", "x"], "'x' is not a whole number"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(argv: list[str], needle: str) -> None:
+    r = gpumon(*argv)
+    assert r.returncode == 2, r
+    assert needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+async def test_unavailable_device_fails_the_pool_not_the_session(artifacts) -> None:
+    async with Session(["torch:cuda", "mlx:gpu", "fault,native=off"], artifacts) as s:
+        await wait_for(lambda: len(s.of(ev.PoolFailed)) == 2 and s.samples("fault"), 120)
+    failed = {f.pool: f for f in s.of(ev.PoolFailed)}
+    assert "CPU-only build" in failed["torch:cuda"].message
+    assert "use --pool torch:cpu" in failed["torch:cuda"].fix
+    assert "no GPU backend" in failed["mlx:gpu"].message and "mlx:cpu" in failed["mlx:gpu"].fix
+    assert len(s.samples("fault")) > 0  # the other pool carried on
+
+
+async def test_absurd_size_is_refused_with_the_memory_it_needs(artifacts) -> None:
+    async with Session(["torch:cpu,size=32768,threads=64"], artifacts) as s:
+        await wait_for(lambda: s.of(ev.PoolFailed), 120)
+    f = s.of(ev.PoolFailed)[0]
+    assert "GiB" in f.message and "smaller --size" in f.fix
+
+
+async def test_missing_framework_names_the_extra_to_install(
+    artifacts, tmp_path, monkeypatch
+) -> None:
+    # Make `import torch` fail in the worker exactly as on a machine without torch: a
+    # package earlier on the path whose import raises ModuleNotFoundError.
+    shadow = tmp_path / "shadow" / "torch"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    async with Session(["torch"], artifacts) as s:
+        await wait_for(lambda: s.of(ev.PoolFailed), 60)
+    f = s.of(ev.PoolFailed)[0]
+    assert f.message.startswith("PyTorch is not installed")
+    assert "gpumon[torch]" in f.fix and "torch==2.13.0" in f.fix
+
+
+async def test_garbage_on_the_worker_pipe_is_reported_and_skipped(artifacts) -> None:
+    """A real process writes garbage, a 2 MiB line, binary junk and valid messages to the
+    message fd; the supervisor keeps every valid message and reports the rest."""
+    events: list[ev.Event] = []
+    pool = Pool(parse_pool("fault"), events.append, artifacts, RestartPolicy())
+    parent, child = socket.socketpair()
+    sample = ev.Sample(pool="fault", interval=0.1, threads=1, ops=[7], flop_per_op=0.0)
+    script = textwrap.dedent(f"""
+        import os
+        fd = {child.fileno()}
+        w = lambda b: os.write(fd, b)
+        w(b"hello world, not json\\n")
+        w(b"\\x00\\xff\\xfe binary junk\\n")
+        w(b"x" * (2 << 20) + b"\\n")
+        w(b'{{"type": "sample", "pool": "fault"}}\\n')   # valid JSON, invalid message
+        w({ev.encode(sample)!r} + b"\\n")
+        w(b'{{"type":"sam')                               # torn last line
+    """)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, pass_fds=[child.fileno()]
+    )
+    child.close()
+    reader, writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 20)
+    w = WorkerProcess(proc, reader, writer, artifacts, capture.NativePlan("none", "off"))
+    pool.state = "running"
+    await asyncio.wait_for(pool._read_messages(w), 30)
+    await proc.wait()
+    notices = [e for e in events if isinstance(e, ev.Notice)]
+    samples = [e for e in events if isinstance(e, ev.Sample)]
+    assert [s.ops for s in samples] == [[7]]
+    assert pool.noise == 5  # text, binary, over-long, invalid message, torn line
+    assert len(notices) == 3  # first three in full, then every 100th
+    assert "unreadable line #1" in notices[0].message and "hello world" in notices[0].message
+
+
+def test_workers_do_not_outlive_a_killed_monitor(tmp_path) -> None:
+    """SIGKILL the monitor; its workers (plain and gdb-supervised) must go away by themselves."""
+    import psutil
+
+    script = textwrap.dedent(f"""
+        import asyncio, sys
+        from pathlib import Path
+        from gpumon.spec import parse_pool
+        from gpumon.supervisor.supervisor import Supervisor
+        async def main():
+            seen = []
+            specs = ['fault,native=off', 'torch:cpu,size=64,native=off']
+            import shutil
+            if shutil.which('gdb'):
+                specs.append('fault,native=gdb,name=fg')
+            sup = Supervisor([parse_pool(s) for s in specs],
+                             artifacts_root=Path({str(tmp_path)!r}), listeners=[seen.append])
+            await sup.start()
+            while len({{getattr(e, 'pool', '') for e in seen if type(e).__name__ == 'Sample'}}) < len(specs):
+                await asyncio.sleep(0.1)
+            print('READY', flush=True)
+            await asyncio.sleep(3600)
+        asyncio.run(main())
+    """)
+    mon = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert mon.stdout is not None
+        line = mon.stdout.readline()
+        assert line.strip() == "READY"
+        kids = psutil.Process(mon.pid).children(recursive=True)
+        assert len(kids) >= 2
+        os.kill(mon.pid, 9)
+        mon.wait()
+        gone, alive = psutil.wait_procs(kids, timeout=15)
+        assert not alive, [(p.pid, p.name()) for p in alive]
+    finally:
+        if mon.poll() is None:
+            mon.kill()

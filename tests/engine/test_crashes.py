@@ -1,0 +1,127 @@
+"""Real native deaths of real worker processes, seen by the supervisor."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from gpumon import events as ev
+from gpumon.state import SessionState
+from tests.conftest import wait_for
+from tests.engine.helpers import Session
+
+pytestmark = pytest.mark.timeout(180)
+needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
+
+
+def artifacts_of(s: Session, crash_id: str) -> dict[str, ev.CrashArtifact]:
+    return {a.kind: a for a in s.of(ev.CrashArtifact) if a.crash_id == crash_id}
+
+
+async def crash_once(spec: str, artifacts, threads: int = 2) -> Session:
+    s = Session([spec], artifacts)
+    async with s:
+        name = s.sup.pools.__iter__().__next__()
+        await wait_for(lambda: s.ready(name), 60, what="ready")
+        await s.sup.set_threads(name, threads)
+        await wait_for(lambda: s.of(ev.Crash), 30, what="the crash")
+        await wait_for(lambda: s.sup.pools[name].exited.is_set(), 60, what="artifacts")
+    return s
+
+
+async def test_segv_in_a_worker_thread_is_reported_with_python_stacks(artifacts) -> None:
+    s = await crash_once("fault,native=off,fault-rate=50", artifacts)
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGSEGV" and crash.exit_code is None
+    assert crash.threads == 2 and crash.during == "run" and crash.detected_by == "exit"
+    arts = artifacts_of(s, crash.crash_id)
+    fh = arts["faulthandler"]
+    assert "Segmentation fault" in fh.text and "segfault" in fh.text
+    assert fh.report is not None and fh.report.crashed_thread is not None
+    assert any(f.symbol == "segfault" for f in fh.report.crashed_thread.frames)
+    assert "off" in arts["note"].note
+    # Exactly one crash event, and no restart (none was asked for).
+    assert len(s.of(ev.Crash)) == 1
+    assert not s.of(ev.PoolRestart)
+
+
+async def test_abort_is_reported_as_sigabrt(artifacts) -> None:
+    s = await crash_once("fault,native=off,fault=abort,fault-rate=50", artifacts)
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGABRT"
+    assert "Aborted" in artifacts_of(s, crash.crash_id)["faulthandler"].text
+
+
+@needs_gdb
+async def test_gdb_captures_native_stacks_of_every_named_thread(artifacts) -> None:
+    s = await crash_once("fault,native=gdb,fault-rate=50", artifacts, threads=3)
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGSEGV" and crash.detected_by == "debugger"
+    native = artifacts_of(s, crash.crash_id)["native"].report
+    assert native is not None and native.format == "gdb"
+    names = {t.name for t in native.threads}
+    # every worker thread, the sampler and the control thread, named at OS level
+    assert {
+        "fault_worker-0",
+        "fault_worker-1",
+        "fault_worker-2",
+        "gpumon_sampler",
+        "gpumon_control",
+    } <= names, names
+    assert all(t.frames for t in native.threads), "every thread has native frames"
+    crashed = native.crashed_thread
+    assert crashed is not None and crashed.name.startswith("fault_worker-")
+    assert any(
+        "string_at" in (f.symbol or "") or "strlen" in (f.symbol or "") for f in crashed.frames[:12]
+    ), [f.symbol for f in crashed.frames[:12]]
+    # the state reducer joins it all into one record with a verdict
+    st = SessionState()
+    for e in s.events:
+        st.apply(e)
+    rec = st.crashes[crash.crash_id]
+    assert rec.native is native and rec.python is not None
+    assert "SIGSEGV" in rec.verdict and crashed.name in rec.verdict
+
+
+@needs_gdb
+async def test_torch_pool_threads_are_named_in_native_stacks(artifacts) -> None:
+    # A real torch pool next to the crash: gdb's capture must include its named threads.
+    s = Session(["torch:cpu,size=64,threads=2,native=gdb"], artifacts)
+    async with s:
+        await wait_for(lambda: len(s.samples("torch:cpu")) > 3, 120)
+        pid = s.of(ev.PoolReady)[0].pid
+        import pathlib
+
+        comms = {p.read_text().strip() for p in pathlib.Path(f"/proc/{pid}/task").glob("*/comm")}
+        assert {"torch_worker-0", "torch_worker-1", "gpumon_sampler"} <= comms, comms
+
+
+async def test_auto_restart_counts_every_crash_once(artifacts) -> None:
+    s = Session(
+        ["fault,native=off,threads=2,fault-rate=50"], artifacts, restart=True, max_restarts=3
+    )
+    async with s:
+        await wait_for(lambda: len(s.of(ev.Crash)) >= 4, 60, what="four crashes")
+        await wait_for(lambda: s.sup.pools["fault"].exited.is_set(), 30)
+    crashes = s.of(ev.Crash)
+    assert [c.crash_number for c in crashes] == [1, 2, 3, 4]
+    assert len({c.crash_id for c in crashes}) == 4
+    restarts = s.of(ev.PoolRestart)
+    assert [r.attempt for r in restarts] == [2, 3, 4]
+    assert [r.delay for r in restarts] == sorted(r.delay for r in restarts)  # backoff grows
+
+
+async def test_hang_is_reported_as_a_stall_with_stacks(artifacts) -> None:
+    s = Session(["fault,native=off,fault=hang,fault-rate=50"], artifacts, stall_after=1.0)
+    async with s:
+        await wait_for(lambda: s.ready("fault"), 60)
+        await s.sup.set_threads("fault", 2)
+        await wait_for(lambda: s.of(ev.Stall), 30, what="the stall")
+        stall = s.of(ev.Stall)[0]
+        assert stall.silent_for >= 1.0 and stall.threads == 2
+        assert "hang_holding_gil" in stall.stacks
+        assert s.sup.pools["fault"].stalled
+    # stop() had to kill it: recorded as a stop, not as a crash
+    assert not s.of(ev.Crash)
+    assert "killed" in s.of(ev.PoolStopped)[-1].reason
