@@ -165,6 +165,7 @@ class Pool:
         self._restart_task: asyncio.Task[None] | None = None
         self.crash_id: str | None = None
         self.exited = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
@@ -610,7 +611,10 @@ class Pool:
                 )
             )
         elif w.plan.kind == "ips":
-            asyncio.create_task(self._await_ips(cid, w), name=f"ips {cid}")
+            # The report appears seconds later; the crash event is already out.
+            task = asyncio.create_task(self._await_ips(cid, w), name=f"ips {cid}")
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _await_ips(self, cid: str, w: WorkerProcess) -> None:
         from gpumon.crash.locate import wait_for_report

@@ -44,7 +44,7 @@ class Supervisor:
         self._watchdog: asyncio.Task[None] | None = None
         self.listener_errors = 0
 
-    def add_pool(self, config) -> Pool:  # noqa: ANN001 - PoolConfig
+    def add_pool(self, config) -> Pool:
         if config.name in self.pools:
             raise SpecError(f"there is already a pool named {config.name!r}")
         pool = Pool(config, self.emit, self.artifacts_root, self.restart)

@@ -147,7 +147,9 @@ def test_workers_do_not_outlive_a_killed_monitor(tmp_path) -> None:
             sup = Supervisor([parse_pool(s) for s in specs],
                              artifacts_root=Path({str(tmp_path)!r}), listeners=[seen.append])
             await sup.start()
-            while len({{getattr(e, 'pool', '') for e in seen if type(e).__name__ == 'Sample'}}) < len(specs):
+            def sampled():
+                return {{e.pool for e in seen if type(e).__name__ == 'Sample'}}
+            while len(sampled()) < len(specs):
                 await asyncio.sleep(0.1)
             print('READY', flush=True)
             await asyncio.sleep(3600)
@@ -164,7 +166,7 @@ def test_workers_do_not_outlive_a_killed_monitor(tmp_path) -> None:
         assert len(kids) >= 2
         os.kill(mon.pid, 9)
         mon.wait()
-        gone, alive = psutil.wait_procs(kids, timeout=15)
+        _gone, alive = psutil.wait_procs(kids, timeout=15)
         assert not alive, [(p.pid, p.name()) for p in alive]
     finally:
         if mon.poll() is None:
