@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from gpumon.host import host_info
-from gpumon.supervisor.capture import CaptureUnavailable, native_plan, ptrace_scope
+from gpumon.supervisor.capture import CaptureUnavailable, find_gdb, native_plan, ptrace_scope
 
 PROBE_SPECS = ("mlx", "torch", "fault")
 PROBE_TIMEOUT = 180.0
@@ -65,7 +65,7 @@ def crash_capture() -> dict[str, Any]:
         info["mechanism"] = plan.kind
     except CaptureUnavailable as e:
         info["native_stacks"], info["mechanism"] = e.message, "none"
-    gdb = shutil.which("gdb")
+    gdb = find_gdb()
     info["gdb"] = f"{gdb} ({_version([gdb, '--version'])})" if gdb else None
     info["pystack"] = shutil.which("pystack")
     info["faulthandler"] = "Python stacks of every thread (always on in workers)"

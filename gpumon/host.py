@@ -122,7 +122,7 @@ class HostSampler:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         psutil.cpu_percent(None)
-        self.nvml = _nvml() if not sys.platform == "darwin" else None
+        self.nvml = _nvml() if sys.platform != "darwin" else None
         self.handles: list[object] = []
         if self.nvml is not None:
             nv = self.nvml

@@ -47,14 +47,14 @@ _ADDRESS_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE"}  # si_addr is the f
 SIGNAL_HANDLER = "<signal handler called>"
 
 
+# A thread header followed by a frame, or a lone `bt` starting with frame #0.
+_SNIFF = re.compile(
+    r"^Thread \d+(?:\.\d+)? \(.*\):[ \t]*\n#\d|^#0 +(?:0x[0-9a-fA-F]+ in )?\S", re.M
+)
+
+
 def looks_like_gdb(text: str) -> bool:
-    if text.lstrip().startswith(MAGIC):
-        return True
-    lines = text.splitlines()
-    for i, line in enumerate(lines[:-1]):
-        if _THREAD.match(line) and lines[i + 1].startswith("#"):
-            return True
-    return any(re.match(r"^#0\s+(0x[0-9a-fA-F]+ in )?\S", line) for line in lines[:200])
+    return text.lstrip().startswith(MAGIC) or _SNIFF.search(text) is not None
 
 
 def _split_args(text: str) -> tuple[str | None, str]:

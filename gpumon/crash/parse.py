@@ -19,7 +19,10 @@ MAX_BYTES = 64 * 1024 * 1024  # larger files are read up to this size, with a wa
 
 def _normalise(data: str) -> str:
     # Reports travel through Windows editors and web forms: CRLF, CR, a BOM.
-    return data.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    data = data.removeprefix("\ufeff")
+    if "\r" in data:
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+    return data
 
 
 def sniff(data: str) -> str | None:
@@ -86,9 +89,19 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+_SNIFF_HEAD = 1024 * 1024
+
+
 def parse_bytes(
     raw: bytes, *, source_path: str | None = None, truncated: bool = False
 ) -> CrashReport:
+    """Parse a report's bytes (see `parse_report`); `truncated` says the file was longer."""
+    # Line endings are fixed on bytes (fast) rather than on a large decoded string.
+    raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    # Binary junk (a core file, an image) is refused from its head, without decoding 64 MiB.
+    head = decode(raw[:_SNIFF_HEAD])
+    if len(raw) > _SNIFF_HEAD and _is_binary(head) and sniff(head) is None:
+        raise CrashParseError("binary data, not a crash report")
     report = parse_report(decode(raw), source_path=source_path)
     if truncated:
         report.warnings.append(

@@ -34,6 +34,10 @@ _SECTION_END = re.compile(
     r"^(?:External Modification Summary|VM Region Summary|Model|Graphics|Error Formulating"
     r"|Full Report|Translated Report|Thread \d+ crashed with)"
 )
+_SNIFF = re.compile(
+    r"^Thread[ \t]+\d+(?:[ \t]+Crashed)?[ \t]*::?.*\n[ \t]*\d+[ \t]+\S.*?[ \t]0x[0-9a-fA-F]+[ \t]",
+    re.M,
+)
 _MARKERS = (
     "Crashed Thread:",
     "Triggered by Thread:",
@@ -47,11 +51,7 @@ def looks_like_text_report(text: str) -> bool:
     if any(marker in text for marker in _MARKERS):
         return True
     # A bare thread section pasted on its own still counts when it has frame lines.
-    lines = text.splitlines()
-    for i, line in enumerate(lines[:-1]):
-        if _THREAD.match(line) and _FRAME.match(lines[i + 1]):
-            return True
-    return False
+    return _SNIFF.search(text) is not None
 
 
 def _frame(m: re.Match[str]) -> Frame:

@@ -40,6 +40,11 @@ def ptrace_scope() -> int | None:
         return None
 
 
+def find_gdb() -> str | None:
+    """gdb on PATH, or GPUMON_GDB (e.g. cuda-gdb on GPU hosts that have no plain gdb)."""
+    return os.environ.get("GPUMON_GDB") or shutil.which("gdb")
+
+
 def native_plan(mode: str) -> NativePlan:
     """Decide how native stacks of every thread will be captured for a pool."""
     if mode == "off":
@@ -51,7 +56,7 @@ def native_plan(mode: str) -> NativePlan:
                 "use --native-stacks auto",
             )
         return NativePlan("ips", "macOS crash report (.ips) from DiagnosticReports, matched by pid")
-    gdb = shutil.which("gdb")
+    gdb = find_gdb()
     if gdb is None:
         if mode == "gdb":
             raise CaptureUnavailable(

@@ -20,10 +20,9 @@ from typing import Any
 
 import msgspec
 
-from gpumon import protocol
+from gpumon import latency, protocol
 from gpumon.events import Sample
 from gpumon.spec import DTYPES, POLICIES, WORKLOADS, SpecError, validate_size, validate_threads
-from gpumon import latency
 from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
 from gpumon.worker.threadname import set_current_thread_name
 

@@ -1,0 +1,49 @@
+"""`gpumon sessions [--session-dir D] [--json]`: the recorded sessions, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from gpumon.session import paths
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    paths.add_session_dir_argument(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpumon.session.sessions import list_sessions
+    from gpumon.tui.fmt import duration
+
+    root = paths.session_dir(args.session_dir)
+    found = list_sessions(root)
+    if args.json:
+        json.dump([{
+            "path": str(s.path), "session_id": s.session_id, "start": s.start_t,
+            "duration_s": s.duration, "mode": s.mode, "pools": s.pools, "crashes": s.crashes,
+            "ended": s.ended, "warnings": s.warnings, "error": s.error,
+        } for s in found], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if not found:
+        print(f"no recorded sessions in {root}")
+        return 0
+    rows = [("started (local time)", "duration", "mode", "pools", "crashes", "path")]
+    for s in found:
+        if s.error is not None:
+            rows.append(("unreadable", "", "", "", "", s.error))  # the error names the path
+            continue
+        assert s.start_t is not None and s.duration is not None
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start_t))
+        dur = duration(s.duration) + ("" if s.ended else " (no end: killed?)")
+        rows.append((when, dur, s.mode, ", ".join(s.pools) or "—", str(s.crashes),
+                     str(s.path.parent)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+    return 0
+

@@ -1,0 +1,64 @@
+"""CSV export: one row per Sample per pool, for spreadsheets and plotting scripts.
+
+Columns are fixed except memory: a `mem_<name>_bytes` column for each framework memory figure
+that occurs in the log (mlx: active/peak/cache; torch.cuda: allocated/reserved; torch.mps:
+current/driver), so a spreadsheet gets the framework's own names. Times are UTC and seconds
+since the session started; latency in milliseconds; empty cells mean "not measured".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from gpumon import events as ev
+from gpumon.session.log import LoadedSession
+from gpumon.session.times import utc_iso
+
+FIXED = [
+    "time_utc", "t_s", "pool", "backend", "device", "size", "dtype", "threads", "policy",
+    "workload", "state", "interval_s", "ops", "ops_per_s", "flop_per_s", "lat_p50_ms",
+    "lat_p99_ms", "lat_max_ms",
+]
+TAIL = ["mem_source", "cpu_percent", "rss_bytes"]
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "" if x is None else format(x, fmt)
+
+
+def export_csv(session: LoadedSession) -> str:
+    mem_names = sorted({k for e in session.events if isinstance(e, ev.Sample) for k in e.mem})
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(FIXED + [f"mem_{k}_bytes" for k in mem_names] + TAIL)
+    # What a pool runs on is said once (PoolReady) and changed by set_workload acks
+    # ("matmul 512 float32"); samples carry only what changes every window.
+    ready: dict[str, ev.PoolReady] = {}
+    shape: dict[str, tuple[int, str]] = {}
+    t0 = session.first_t
+    for e in session.events:
+        if isinstance(e, ev.PoolReady):
+            ready[e.pool] = e
+            shape[e.pool] = (e.size, e.dtype)
+        elif isinstance(e, ev.Control) and e.ok and e.command == "set_workload":
+            parts = e.detail.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                shape[e.pool] = (int(parts[1]), parts[2])
+        elif isinstance(e, ev.Sample):
+            r = ready.get(e.pool)
+            size, dtype = shape.get(e.pool, (None, ""))
+            w.writerow([
+                utc_iso(e.t), f"{e.t - t0:.3f}", e.pool, r.backend if r else "",
+                r.device if r else "", "" if size is None else size, dtype, e.threads,
+                e.policy, e.workload, e.state, f"{e.interval:.4f}", e.total_ops,
+                f"{e.ops_per_s:.1f}",
+                # A synthetic or unknown FLOP count is left empty, not written as 0 FLOP/s.
+                f"{e.flops:.0f}" if e.flop_per_op > 0 else "",
+                _num(e.lat_p50 and e.lat_p50 * 1e3, ".4f"),
+                _num(e.lat_p99 and e.lat_p99 * 1e3, ".4f"),
+                _num(e.lat_max and e.lat_max * 1e3, ".4f"),
+                *[e.mem.get(k, "") for k in mem_names],
+                e.mem_source, _num(e.cpu_percent, ".1f"), "" if e.rss is None else e.rss,
+            ])
+    return out.getvalue()

@@ -1,0 +1,343 @@
+"""Records one session's events to an append-only JSON Lines log that survives `kill -9`.
+
+Durability: each event is one `os.write` of one complete line to a file opened with O_APPEND, so
+nothing sits in a user-space buffer — once `__call__` returns, the line is in the kernel and a
+SIGKILL of the monitor cannot lose it. Crash and CrashArtifact lines (and the start and end
+lines) are also fsynced, so the evidence survives a power cut or a kernel panic too. A kill can
+at worst tear the line being written; `gpumon.session.log.load` skips that one and says so.
+
+Disk bound (see docs/session-log.md, "Decimation"): every sample is kept for the first
+`full_resolution` seconds. After that a pool's samples are *coalesced* into windows of at least
+`window` seconds — ops summed, latency histograms merged, memory and RSS peaks kept — so no
+operation is ever lost from the totals; host samples are thinned to one per window. The raw
+samples still pending when any other event of that pool arrives (a crash, a stall, a control
+change) are written unmerged first, so the moments right before a crash keep full resolution.
+Crashes, controls and lifecycle events are never dropped or merged.
+
+Artifact paths: a CrashArtifact whose file is outside the session folder (a macOS `.ips` in
+~/Library) is copied into `artifacts/imported/`; paths inside the folder are written relative
+to it, so a session folder can be moved, zipped and exported elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from gpumon import __version__
+from gpumon import events as ev
+from gpumon.latency import hist_percentile, merge
+from gpumon.session import paths
+
+FULL_RESOLUTION = 300.0  # seconds from the start during which every sample is written
+WINDOW = 1.0  # afterwards: at most one sample line per pool (and host) per this many seconds
+IMPORTED = "imported"  # artifacts/ subfolder for evidence copied in from elsewhere
+
+
+class RecorderError(OSError):
+    """The log could not be written (disk full, folder removed); recording stopped."""
+
+
+class Recorder:
+    """A supervisor listener that writes every event it is given to `<folder>/session.jsonl`.
+
+    `session_dir` is the sessions root (None: --session-dir / $GPUMON_SESSION_DIR / the
+    platform default); the session gets its own folder inside it. Pass `artifacts_dir` to the
+    Supervisor as `artifacts_root` so the workers' evidence is written next to the log.
+    """
+
+    def __init__(
+        self,
+        session_dir: Path | None = None,
+        *,
+        mode: str,
+        argv: Sequence[str],
+        host: ev.HostInfo | None = None,
+        full_resolution: float = FULL_RESOLUTION,
+        window: float = WINDOW,
+    ) -> None:
+        if host is None:
+            from gpumon.host import host_info  # psutil + subprocesses: only when needed
+
+            host = host_info()
+        self.full_resolution = full_resolution
+        self.window = window
+        root = paths.session_dir(session_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        # A fresh id per attempt: two monitors started in the same second get two folders.
+        while True:
+            self.session_id = secrets.token_hex(6)
+            self.folder = root / paths.folder_name(started, self.session_id)
+            try:
+                self.folder.mkdir()
+                break
+            except FileExistsError:
+                continue
+        self.path = paths.log_path(self.folder)
+        self.artifacts_dir = self.folder / paths.ARTIFACTS_NAME
+        self.artifacts_dir.mkdir()
+        self._lock = threading.Lock()
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | _O_CLOEXEC, 0o644
+        )
+        self._closed = False
+        self.error: str | None = None
+        self.start_t = started
+        self.lines = 0  # lines written
+        self.bytes = 0
+        self.merged = 0  # samples folded into a coalesced window (not lost: summed)
+        self.host_dropped = 0  # host samples thinned away
+        self.ignored = 0  # events given after close()
+        self._pending: dict[str, list[ev.Sample]] = {}
+        self._last_host_t: float | None = None
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = "?"  # the directory was removed under us; not a reason to refuse recording
+        start = ev.SessionStart(
+            t=started,
+            session_id=self.session_id,
+            gpumon_version=__version__,
+            mode=mode,
+            argv=list(argv),
+            cwd=cwd,
+            host=host,
+        )
+        with self._lock:
+            self._write(start, sync=True)
+        _fsync_dir(self.folder)  # the file's name must survive a power cut, not just its data
+
+    # ---- the listener --------------------------------------------------------------
+    def __call__(self, event: ev.Event) -> None:
+        with self._lock:
+            if self._closed:
+                self.ignored += 1
+                return
+            if isinstance(event, ev.Sample):
+                self._sample(event)
+            elif isinstance(event, ev.HostSample):
+                self._host(event)
+            else:
+                pool = getattr(event, "pool", "")
+                if pool:
+                    # Whatever happens to a pool, its samples up to that moment come first,
+                    # unmerged: the last second before a crash is what a maintainer reads.
+                    self._flush_pool(pool, merged=False)
+                event = self._localise(event)
+                self._write(event, sync=isinstance(event, (ev.Crash, ev.CrashArtifact)))
+
+    def close(self, reason: str = "quit") -> None:
+        """Write what is pending and SessionEnd (once), then close the file."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                for pool in list(self._pending):
+                    self._flush_pool(pool, merged=True)
+                self._write(ev.SessionEnd(reason=reason), sync=True)
+            except RecorderError:
+                pass  # self.error says why; quitting the monitor must not fail over it
+            finally:
+                self._closed = True
+                if self._fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(self._fd)
+                    self._fd = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.close("error" if exc_type is not None else "quit")
+
+    # ---- decimation ----------------------------------------------------------------
+    def _decimating(self, t: float) -> bool:
+        return t - self.start_t >= self.full_resolution
+
+    def _sample(self, s: ev.Sample) -> None:
+        pending = self._pending.get(s.pool)
+        if not self._decimating(s.t) and not pending:
+            self._write(s)
+            return
+        if pending and not _same_window_shape(pending[0], s):
+            self._flush_pool(s.pool, merged=True)
+            pending = None
+        if pending is None:
+            pending = self._pending[s.pool] = []
+        pending.append(s)
+        if sum(p.interval for p in pending) >= self.window - 1e-9:
+            self._flush_pool(s.pool, merged=True)
+
+    def _flush_pool(self, pool: str, *, merged: bool) -> None:
+        pending = self._pending.pop(pool, None)
+        if not pending:
+            return
+        if merged:
+            self.merged += len(pending) - 1
+            self._write(coalesce(pending))
+        else:
+            for s in pending:
+                self._write(s)
+
+    def _host(self, h: ev.HostSample) -> None:
+        if (
+            self._decimating(h.t)
+            and self._last_host_t is not None
+            and h.t - self._last_host_t < self.window
+        ):
+            self.host_dropped += 1  # a snapshot, not a counter: thinning loses no total
+            return
+        self._last_host_t = h.t
+        self._write(h)
+
+    # ---- artifacts -----------------------------------------------------------------
+    def _localise(self, e: ev.Event) -> ev.Event:
+        """Never mutates `e` (the TUI holds the same object): returns a copy to write."""
+        if isinstance(e, ev.CrashArtifact) and e.path:
+            rel, note = self._adopt(Path(e.path), e.crash_id)
+            if rel is None:
+                return msgspec.structs.replace(e, note=_join(e.note, note))
+            report = e.report
+            if report is not None and report.source_path:
+                src_rel = rel if report.source_path == e.path else self._relative(
+                    Path(report.source_path))
+                if src_rel is not None:
+                    report = msgspec.structs.replace(report, source_path=src_rel)
+            return msgspec.structs.replace(e, path=rel, report=report)
+        if isinstance(e, ev.PoolReady) and e.artifacts_dir:
+            rel = self._relative(Path(e.artifacts_dir))
+            if rel is not None:
+                return msgspec.structs.replace(e, artifacts_dir=rel)
+        return e
+
+    def _relative(self, p: Path) -> str | None:
+        try:
+            return p.resolve().relative_to(self.folder.resolve()).as_posix()
+        except (ValueError, OSError):
+            return None
+
+    def _adopt(self, src: Path, crash_id: str) -> tuple[str | None, str]:
+        """(path relative to the folder, "") or (None, why it could not be brought in)."""
+        rel = self._relative(src)
+        if rel is not None:
+            return rel, ""
+        dest_dir = self.artifacts_dir / IMPORTED / _safe(crash_id)
+        dest = dest_dir / src.name
+        try:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        except OSError as e:
+            return None, f"not copied into the session folder: {e.strerror or e}"
+        return dest.relative_to(self.folder).as_posix(), ""
+
+    # ---- the file ------------------------------------------------------------------
+    def _write(self, e: ev.Event, sync: bool = False) -> None:
+        if self._fd is None or self.error is not None:
+            return
+        line = encode_line(e)
+        try:
+            view = memoryview(line)
+            while view:  # os.write may write less than asked (signals, some filesystems)
+                n = os.write(self._fd, view)
+                view = view[n:]
+            if sync:
+                os.fsync(self._fd)
+        except OSError as err:
+            self.error = f"session log {self.path} stopped: {err.strerror or err}"
+            # The supervisor reports a listener's exception once on stderr; later events are
+            # ignored quietly (self.error says why) rather than failing the same way 10 times
+            # a second.
+            raise RecorderError(self.error) from err
+        self.lines += 1
+        self.bytes += len(line)
+
+
+def encode_line(e: ev.Event) -> bytes:
+    """One log line. SessionStart always spells out `schema`: the event's default would be
+    omitted by msgspec (omit_defaults), and a reader must never have to guess the version."""
+    if isinstance(e, ev.SessionStart):
+        d = msgspec.to_builtins(e)
+        d = {"type": d.pop("type"), "schema": e.schema, **d}
+        return msgspec.json.encode(d) + b"\n"
+    return ev.encode(e) + b"\n"
+
+
+def coalesce(samples: Sequence[ev.Sample]) -> ev.Sample:
+    """One sample covering consecutive windows of one pool in one configuration."""
+    if len(samples) == 1:
+        return samples[0]
+    last = samples[-1]
+    ops = [sum(col) for col in zip(*(s.ops for s in samples))]
+    hist: dict[int, int] = {}
+    mem: dict[str, int] = {}
+    for s in samples:
+        merge(hist, s.lat_hist)
+        for k, v in s.mem.items():
+            mem[k] = max(mem.get(k, v), v)  # a peak inside the window must not vanish
+    interval = sum(s.interval for s in samples)
+    cpu = [(s.cpu_percent, s.interval) for s in samples if s.cpu_percent is not None]
+    cpu_weight = sum(w for _, w in cpu)
+    lat_max = [s.lat_max for s in samples if s.lat_max is not None]
+    rss = [s.rss for s in samples if s.rss is not None]
+    return msgspec.structs.replace(
+        last,
+        interval=interval,
+        ops=ops,
+        lat_count=sum(s.lat_count for s in samples),
+        lat_hist=hist,
+        # Exact per-window percentiles cannot be combined; the merged histogram's (±4.5%)
+        # are what `sweep` and the report use anyway.
+        lat_p50=hist_percentile(hist, 50),
+        lat_p99=hist_percentile(hist, 99),
+        lat_max=max(lat_max) if lat_max else None,
+        mem=mem,
+        cpu_percent=(sum(c * w for c, w in cpu) / cpu_weight) if cpu_weight > 0 else None,
+        rss=max(rss) if rss else None,
+    )
+
+
+def _same_window_shape(a: ev.Sample, b: ev.Sample) -> bool:
+    return (a.threads, a.policy, a.workload, a.state, len(a.ops), a.flop_per_op) == (
+        b.threads,
+        b.policy,
+        b.workload,
+        b.state,
+        len(b.ops),
+        b.flop_per_op,
+    )
+
+
+def _join(note: str, extra: str) -> str:
+    return f"{note}; {extra}" if note and extra else note or extra
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "crash"
+
+
+def _fsync_dir(folder: Path) -> None:
+    if sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)

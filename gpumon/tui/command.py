@@ -1,0 +1,69 @@
+"""`gpumon live` (and plain `gpumon`): the interactive monitor over real pools.
+
+Module-level imports stay light: `gpumon.cli` imports this module to build its parser for every
+subcommand, so Textual is imported only inside `run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_POOLS = ("mlx", "torch")
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from gpumon.cli import add_pool_options
+    from gpumon.session.paths import add_session_dir_argument
+
+    add_pool_options(parser, default_pools=" ".join(f"--pool {p}" for p in DEFAULT_POOLS))
+    g = parser.add_argument_group("monitor")
+    add_session_dir_argument(g)  # type: ignore[arg-type]
+    g.add_argument("--no-record", action="store_true",
+                   help="do not write a session log (crash artifacts go to a temporary folder)")
+    g.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True,
+                   help="restart a crashed pool automatically, with backoff (default: on)")
+    g.add_argument("--follow-crashes", action="store_true",
+                   help="open the crash screen by itself on the first crash")
+    g.add_argument("--stall-after", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="report a worker as stalled after this long without a message "
+                   "(default 3)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gpumon.cli import pools_from_args
+
+    pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
+    if not sys.stdout.isatty():
+        print("gpumon: the live monitor needs a terminal; for a headless run use "
+              "`gpumon sweep`", file=sys.stderr)
+        return 1
+
+    from gpumon.tui.app import make_app
+
+    app = make_app(
+        pools=pools,
+        session_dir=Path(args.session_dir) if args.session_dir else None,
+        record=not args.no_record,
+        restart=args.restart,
+        stall_after=args.stall_after,
+        follow_crashes=args.follow_crashes,
+        argv=sys.argv,
+    )
+    code = app.run()
+    log = app.source.log_path
+    if log is not None:
+        print(f"gpumon: session log {log}")
+    return int(code or 0)

@@ -1,0 +1,92 @@
+"""Every key the monitor answers to, in one table: the bindings, the footer, the help screen
+and docs/tui.md are all generated from it, so they cannot disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+LIVE, REPLAY, BOTH = "live", "replay", "both"
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # Textual key names, comma separated
+    shown: str  # how the help screen and the docs write the keys
+    action: str
+    footer: str  # short footer label ("" = not in the footer)
+    help: str
+    mode: str = BOTH
+    priority: bool = False
+
+
+KEYS: tuple[Key, ...] = (
+    Key("question_mark", "?", "app.help", "help", "this help"),
+    Key("q", "q", "app.quit", "quit", "quit: stops every pool cleanly and closes the session log"),
+    Key("tab", "tab / shift+tab", "app.focus_next", "", "move focus: pool panels, then the event "
+        "log"),
+    Key("1,2,3,4,5,6,7,8,9", "1 … 9", "select_pool_key", "", "select pool N (the number in "
+        "its panel's title); pool keys act on the selected pool"),
+    Key("plus,equals_sign", "+", "threads(1)", "thread", "one more worker thread"),
+    Key("minus", "-", "threads(-1)", "thread", "one worker thread fewer"),
+    Key("t", "t", "set_threads", "set threads", "type a thread count (1–256). During a crash or "
+        "a restart the pool remembers it and starts with it"),
+    Key("p", "p", "pause", "pause", "pause / resume the selected pool"),
+    Key("r", "r", "restart", "restart", "restart the selected pool (a new worker process)"),
+    Key("c", "c", "cycle_policy", "policy", "cycle the concurrency policy: per-thread → "
+        "shared → locked (policies the backend cannot do are skipped, and it says why)"),
+    Key("w", "w", "cycle_workload", "workload", "cycle the workload: matmul (addmm) ↔ mlp"),
+    Key("x", "x", "last_crash", "crash", "open the latest crash (or Enter on a crash line in "
+        "the log)"),
+    Key("e", "e", "export", "export", "export the session as a Markdown evidence report next to "
+        "the log"),
+    Key("s", "s", "app.screenshot_svg", "svg", "save an SVG screenshot (into the session "
+        "folder; without one, the current directory)"),
+    Key("space", "space", "play_pause", "play/pause", "play / pause the replay", REPLAY,
+        priority=True),
+    Key("less_than_sign", "<", "speed(-1)", "slower", "replay slower (¼× … 16×)", REPLAY),
+    Key("greater_than_sign", ">", "speed(1)", "faster", "replay faster", REPLAY),
+    Key("left", "← / →", "seek(-5)", "-5 s", "seek 5 s back / forward", REPLAY, priority=True),
+    Key("right", "", "seek(5)", "", "", REPLAY, priority=True),
+    Key("home", "home / end", "seek_to(0)", "", "jump to the start / end of the recording",
+        REPLAY, priority=True),
+    Key("end", "", "seek_to(-1)", "", "", REPLAY, priority=True),
+)
+
+# Keys that change a pool; in a replay they answer with a message instead.
+POOL_ACTIONS = ("threads", "set_threads", "pause", "restart", "cycle_policy", "cycle_workload")
+# Pool keys are shown in the footer live only; a replay's footer has its own controls.
+FOOTER_LIVE_ONLY = {"thread", "set threads", "pause", "restart", "policy", "workload"}
+
+
+def bindings(mode: str) -> list[Binding]:
+    out = []
+    for k in KEYS:
+        if k.mode not in (BOTH, mode):
+            continue
+        if k.action.startswith("app.") and k.action != "app.focus_next":
+            continue  # app-level keys live on the App so they work on every screen
+        if k.action == "app.focus_next":
+            continue  # Textual's own tab handling
+        if k.action == "select_pool_key":
+            out += [Binding(str(i), f"select_pool({i})", show=False) for i in range(1, 10)]
+            continue
+        show = bool(k.footer) and not (mode == REPLAY and k.footer in FOOTER_LIVE_ONLY)
+        out.append(Binding(k.keys, k.action, k.footer or k.action, show=show,
+                           priority=k.priority))
+    return out
+
+
+def app_bindings() -> list[Binding]:
+    out = [
+        Binding(k.keys, k.action.removeprefix("app."), k.footer, show=bool(k.footer))
+        for k in KEYS
+        if k.action.startswith("app.") and k.action != "app.focus_next"
+    ]
+    out.append(Binding("ctrl+c,ctrl+q", "quit", "quit", show=False, priority=True))
+    return out
+
+
+def help_rows(mode: str) -> list[tuple[str, str]]:
+    return [(k.shown, k.help) for k in KEYS if k.help and k.mode in (BOTH, mode)]

@@ -1,0 +1,372 @@
+"""One pool's panel: what runs where, its state, its throughput now and over the last minute.
+
+The panel draws its whole frame from a `PoolView` in one `render()` (rich Text lines, no child
+widgets), sized to whatever box the layout gives it: at 80×24 the history chart shrinks and the
+per-thread view packs threads side by side, at 120×36 everything gets room. Lines are dropped
+by priority, never wrapped, so the panel never jumps around while numbers change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.widget import Widget
+
+from gpumon.state import PoolView
+from gpumon.tui import chart, fmt
+
+LABEL = 9  # width of the left label column
+CHART_SPAN = 60.0  # seconds of throughput history in the chart
+CHART_MAX_ROWS = 12
+NOW_WINDOW = 5  # samples averaged for "now" figures (0.5 s): one 100 ms window is too jumpy
+CELL = 17  # width of one thread's cell in the per-thread view
+
+STATE_STYLE = {
+    "running": "bold green",
+    "paused": "bold yellow",
+    "starting": "bold cyan",
+    "restarting": "bold yellow",
+    "crashed": "bold white on red",
+    "failed": "bold white on red",
+    "stopped": "bold",
+    "stopping": "bold",
+}
+STATE_MARK = {
+    "running": "●",
+    "paused": "‖",
+    "starting": "…",
+    "restarting": "↻",
+    "crashed": "✖",
+    "failed": "✖",
+    "stopped": "■",
+}
+
+
+def label(name: str, style: str = "dim") -> Text:
+    return Text(f"{name:<{LABEL}}", style=style)
+
+
+def line(name: str, *parts: str | tuple[str, str] | Text) -> Text:
+    t = label(name)
+    for p in parts:
+        if isinstance(p, Text):
+            t.append_text(p)
+        elif isinstance(p, tuple):
+            t.append(*p)
+        else:
+            t.append(p)
+    return t
+
+
+def mean_rate(view: PoolView, n: int = NOW_WINDOW) -> tuple[float, float] | None:
+    """(ops/s, FLOP/s) over the last `n` sample windows of the current run."""
+    if view.last is None or not view.history:
+        return None
+    recent = list(view.history)[-n:]
+    return (
+        sum(h[1] for h in recent) / len(recent),
+        sum(h[2] for h in recent) / len(recent),
+    )
+
+
+def thread_rate(hist: Sequence[float], n: int = NOW_WINDOW) -> float:
+    recent = list(hist)[-n:]
+    return sum(recent) / len(recent) if recent else 0.0
+
+
+class PoolPanel(Widget, can_focus=True):
+    """A focusable panel for one pool; the app hands it the view and clock on each tick."""
+
+    def __init__(self, view: PoolView, index: int, now: float) -> None:
+        super().__init__(classes="pool-panel")
+        self.view = view
+        self.index = index
+        self.now = now
+        self._apply_classes()
+
+    @property
+    def pool_name(self) -> str:
+        return self.view.name
+
+    def update_view(self, view: PoolView, now: float) -> None:
+        self.view, self.now = view, now
+        self._apply_classes()
+        self.refresh()
+
+    def _apply_classes(self) -> None:
+        v = self.view
+        backend = v.ready.backend if v.ready else (v.config.backend if v.config else "")
+        self.set_class(v.state in ("crashed", "failed") or v.stalled, "-alarm")
+        self.set_class(backend == "fault", "-synthetic")
+        title = f"{self.index} {v.name}" if self.index <= 9 else v.name
+        self.border_title = title + (" · SYNTHETIC" if backend == "fault" else "")
+        self.border_subtitle = self._subtitle()
+
+    def _subtitle(self) -> str:
+        v = self.view
+        if v.crashes:
+            return f"crashed {fmt.plural(v.crashes, 'time')}"
+        return ""
+
+    # ---- drawing -------------------------------------------------------------------
+    def render(self) -> RenderableType:
+        width, height = self.content_size.width, self.content_size.height
+        if width <= 0 or height <= 0:
+            return Text("")
+        lines = self.build_lines(width, height)
+        out = Text("\n").join(t.copy() for t in lines[:height])
+        return out
+
+    def build_lines(self, width: int, height: int) -> list[Text]:
+        v = self.view
+        head = [self._state_line(), *self._identity_lines()]
+        if v.failure is not None:
+            head += self._failure_lines(width)
+        else:
+            head.append(self._now_line())
+        tail = [
+            t for t in (self._latency_line(), self._memory_line(), self._process_line()) if t
+        ]
+        control = self._control_line()
+        running = v.last is not None and v.state in ("running", "paused")
+        threads_all = self._thread_rows(width) if running else []
+
+        # Budget the rows by priority: identity and state, one row of threads, latency,
+        # process, memory, a 2-row chart, the last command, then more threads and chart rows.
+        budget = height - len(head)
+        n_threads = min(len(threads_all), 1, max(budget, 0))
+        budget -= n_threads
+        kept_tail = []
+        for t in tail:
+            if budget > 0:
+                kept_tail.append(t)
+                budget -= 1
+        chart_rows = 0
+        if budget >= 2 and v.history:
+            chart_rows = 2
+            budget -= 2
+        show_control = control is not None and budget > 0
+        budget -= int(show_control)
+        extra_threads = min(max(len(threads_all) - n_threads, 0), max(budget, 0))
+        n_threads += extra_threads
+        budget -= extra_threads
+        if chart_rows:
+            grow = min(budget, CHART_MAX_ROWS - chart_rows)
+            chart_rows += max(grow, 0)
+
+        out = head
+        if chart_rows:
+            out += self._chart(width, chart_rows)
+        if n_threads:
+            rows = threads_all[:n_threads]
+            if n_threads < len(threads_all):
+                hidden = len(threads_all) - n_threads
+                rows[-1] = rows[-1].copy()
+                rows[-1].append(f" +{hidden} rows", style="dim")
+            out += rows
+        out += kept_tail
+        if show_control and control is not None:
+            out.append(control)
+        for t in out:
+            t.no_wrap = True
+            t.truncate(width, overflow="ellipsis")
+        return out
+
+    def _state_line(self) -> Text:
+        v = self.view
+        state = v.state
+        style = STATE_STYLE.get(state, "bold")
+        t = label("state")
+        t.append(f"{STATE_MARK.get(state, '?')} {state}", style=style)
+        if state == "restarting" and v.restart_at is not None:
+            t.append(f" in {max(v.restart_at - self.now, 0.0):.1f} s", style=style)
+        t.append(" · ")
+        t.append(fmt.plural(v.threads, "thread"), style="bold")
+        if state not in ("running", "paused", "starting"):
+            t.append(" next start", style="yellow")
+        elif v.last is not None and v.config is not None and v.config.threads != v.last.threads:
+            t.append(f" → {v.config.threads}", style="yellow")
+        if state in ("running", "paused") and v.ready_t is not None:
+            t.append(f" · up {fmt.duration(self.now - v.ready_t)}")
+        if state == "starting" and v.attempt > 1:
+            t.append(f" · attempt {v.attempt}")
+        if v.stalled:
+            silent = v.stall.silent_for if v.stall else 0.0
+            t.append(" · ")
+            t.append(f"STALLED (silent {silent:.1f} s)", style="bold white on red")
+        if v.crashes:
+            t.append(" · ")
+            t.append(f"crashed {fmt.plural(v.crashes, 'time')}", style="bold red")
+        if state == "stopped" and v.stopped is not None and v.stopped.reason != "stopped":
+            t.append(f" · {v.stopped.reason}")
+        return t
+
+    def _identity_lines(self) -> list[Text]:
+        v = self.view
+        r, c = v.ready, v.config
+        out: list[Text] = []
+        if r is not None:
+            if r.backend == "fault":
+                what = r.device_name.removeprefix("synthetic (fault backend): ")
+                out.append(line("", ("SYNTHETIC", "bold black on yellow"), " ", what))
+                out.append(line("device", r.device, " — ", (r.device_reason, "dim")))
+            else:
+                out.append(
+                    line("device", (r.device, "bold"), " ", r.device_name, " — ",
+                         (r.device_reason, "dim"))
+                )
+            out.append(line("engine", r.framework, " · pid ", str(r.pid)))
+        else:
+            backend = c.backend if c else "?"
+            dev = (c.device or "auto") if c else "?"
+            if backend == "fault":
+                out.append(line("", ("SYNTHETIC", "bold black on yellow"), " fault backend"))
+            out.append(line("device", f"{backend}:{dev}", ("  (waiting for the worker)", "dim")))
+        out.append(self._work_line())
+        return out
+
+    def _work_line(self) -> Text:
+        v = self.view
+        size = v.ready.size if v.ready else (v.config.size if v.config else None)
+        dtype = v.ready.dtype if v.ready else (v.config.dtype if v.config else None)
+        if v.config is not None:  # set_workload changes follow the config
+            size = v.config.size or size
+            dtype = v.config.dtype or dtype
+        size_s = f"{size}²" if size else "auto size"
+        t = line("work", (v.workload or "?", "bold"), f" {size_s} {dtype or ''}".rstrip())
+        t.append(" · policy ")
+        t.append(v.policy or "?", style="bold")
+        return t
+
+    def _failure_lines(self, width: int) -> list[Text]:
+        f = self.view.failure
+        assert f is not None
+        out = [line("error", (f.message, "bold red"))]
+        if f.fix:
+            out.append(line("fix", (f.fix, "yellow")))
+        return out
+
+    def now_rates(self) -> tuple[float, float] | None:
+        v = self.view
+        if v.state not in ("running", "paused"):
+            return None
+        return mean_rate(v)
+
+    def _now_line(self) -> Text:
+        rates = self.now_rates()
+        t = label("now")
+        if rates is None:
+            t.append("– ops/s · – FLOP/s", style="dim")
+            return t
+        t.append(fmt.si(rates[0], "ops/s"), style="bold green")
+        t.append(" · ")
+        if self.view.last is not None and self.view.last.flop_per_op == 0:
+            t.append("FLOP/s n/a (not a matmul)", style="dim")
+        else:
+            t.append(fmt.si(rates[1], "FLOP/s"), style="bold green")
+        t.append(f"  ({NOW_WINDOW / 10:.1f} s mean)", style="dim")
+        return t
+
+    def _chart(self, width: int, rows: int) -> list[Text]:
+        """Throughput over the last minute; the label column is the axis (top = max)."""
+        v = self.view
+        cols = max(width - LABEL, 8)
+        points = [(t, ops) for t, ops, _ in v.history]
+        values = chart.bucket(points, self.now, CHART_SPAN, cols)
+        vmax = max((x for x in values if x is not None), default=0.0)
+        axis = [""] * rows
+        axis[0] = fmt.si(vmax, "", digits=3).replace(" ", "")
+        axis[-1] = "0"
+        if rows >= 3:
+            axis[1] = "ops/s"
+        if rows >= 4:
+            axis[-2] = f"{CHART_SPAN:.0f} s"
+        out = []
+        for lab, bar_row in zip(axis, chart.bars(values, rows, vmax), strict=True):
+            t = Text(f"{lab:>{LABEL - 2}} ▕", style="dim")
+            t.append_text(bar_row)
+            out.append(t)
+        return out
+
+    def _thread_rows(self, width: int) -> list[Text]:
+        v = self.view
+        slots = sorted(v.thread_history)
+        if not slots:
+            return []
+        per_row = max((width - LABEL) // CELL, 1)
+        vmax = max((max(h) for h in v.thread_history.values() if h), default=0.0)
+        rows: list[Text] = []
+        for r in range(math.ceil(len(slots) / per_row)):
+            t = label("threads" if r == 0 else "")
+            for s in slots[r * per_row : (r + 1) * per_row]:
+                hist = v.thread_history[s]
+                rate = thread_rate(hist)
+                failed = s in v.thread_errors
+                t.append(f"T{s:<2}", style="bold red" if failed else "dim")
+                if failed:
+                    t.append(" failed", style="red")
+                    t.append(" " * (CELL - 10))
+                    continue
+                t.append_text(chart.sparkline(list(hist), 6, vmax))
+                t.append(f" {fmt.si(rate, '', digits=2).strip():>5} ")
+            rows.append(t)
+        return rows
+
+    def _latency_line(self) -> Text | None:
+        s = self.view.last
+        if s is None or self.view.state not in ("running", "paused") or s.lat_p50 is None:
+            return None
+        return line(
+            "latency",
+            "p50 ",
+            (fmt.seconds(s.lat_p50), "bold"),
+            " · p99 ",
+            (fmt.seconds(s.lat_p99), "bold"),
+            (" per op", "dim"),
+        )
+
+    def _memory_line(self) -> Text | None:
+        s = self.view.last
+        if s is None or self.view.state not in ("running", "paused"):
+            return None
+        if not s.mem:
+            return line("memory", ("no framework memory figures", "dim"))
+        t = label("memory")
+        for i, (k, val) in enumerate(s.mem.items()):
+            if i:
+                t.append(" · ")
+            t.append(f"{k} ")
+            t.append(fmt.nbytes(val), style="bold")
+        if s.mem_source:
+            t.append(f" ({s.mem_source})", style="dim")
+        return t
+
+    def _process_line(self) -> Text | None:
+        s = self.view.last
+        if s is None or self.view.state not in ("running", "paused"):
+            return None
+        return line(
+            "process",
+            "CPU ",
+            (fmt.percent(s.cpu_percent), "bold"),
+            " · RSS ",
+            (fmt.nbytes(s.rss), "bold"),
+            (" (psutil, worker process)", "dim"),
+        )
+
+    def _control_line(self) -> Text | None:
+        c = self.view.last_control
+        if c is None:
+            return None
+        t = label("last cmd")
+        args = " ".join(f"{v}" for v in c.args.values() if v is not None)
+        t.append(f"{c.command} {args}".strip())
+        if c.ok:
+            t.append(" ✓ ", style="green")
+        else:
+            t.append(" ✗ ", style="bold red")
+        t.append(c.detail, style="dim" if c.ok else "red")
+        return t
