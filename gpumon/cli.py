@@ -78,13 +78,22 @@ def add_pool_options(
         "Per-pool keys: threads, workload, size, dtype, policy, name, fault, "
         "fault-at-threads, fault-rate, native",
     )
-    g.add_argument(
-        "--threads",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="worker threads per pool (default 1)",
-    )
+    if threads_list:
+        g.add_argument(
+            "--threads",
+            dest="ramp",
+            default="1,2,4,8",
+            metavar="LIST",
+            help="thread counts to run, e.g. 1,2,4,8 or 1-4 (default 1,2,4,8)",
+        )
+    else:
+        g.add_argument(
+            "--threads",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="worker threads per pool (default 1)",
+        )
     g.add_argument(
         "--workload",
         choices=WORKLOADS,

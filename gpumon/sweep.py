@@ -130,7 +130,9 @@ async def _sweep(
         recorder.close("sweep finished")
     all_runs = analysis.runs(recorded, warmup=args.warmup)
     table_cells = analysis.cells(all_runs)
-    Console().print(render_table(table_cells, args.seconds, args.repeat))
+    # Piped into a CI log, rich would squeeze the table into 80 columns; numbers need room.
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    out.print(render_table(table_cells, args.seconds, args.repeat))
     crashed = any(c.crashes for c in table_cells)
     if recorder is not None:
         console.print(f"session log: {recorder.path}")
@@ -204,7 +206,7 @@ def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
 
     t = Table(
         title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
-        caption="ops/s: median over runs [min–max]; latency: per op, from the worker's "
+        caption="ops/s: median over runs \\[min–max]; latency: per op, from the worker's "
         "timer; memory: framework allocator peak (else process RSS, psutil)",
     )
     for col, just in (
