@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The GPU measurements in docs/performance.md, as one script for any NVIDIA host:
+#   OUT=results/ bash benchmarks/gpu_run.sh
+# Needs gpumon importable (PYTHONPATH or pip install -e .), torch with CUDA, and MLX's CUDA
+# build for the mlx rows. Each step is independent; a failing one does not stop the others.
+set -u
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+py=${PYTHON:-python3}
+step() { echo "=== $*"; }
+
+step doctor
+$py -m gpumon doctor --json > "$OUT/doctor.json"; $py -m gpumon doctor
+
+step sweep torch:cuda and mlx:gpu, bf16 4096 addmm
+$py -m gpumon sweep --pool torch:cuda --pool mlx:gpu --threads "${THREADS:-1,2,4,8,16}" \
+  --seconds "${SECONDS_PER_CELL:-3}" --repeat "${REPEAT:-2}" --native-stacks off \
+  --json "$OUT/sweep.json" --session-dir "$OUT/sessions"
+echo "sweep exit status: $?"
+
+step overhead
+$py benchmarks/overhead.py --backend torch --device cuda --size 4096 --dtype bfloat16 \
+  --threads 1 --seconds 4 --pairs 3 | tail -1 > "$OUT/overhead-torch-cuda.json"
+$py benchmarks/overhead.py --backend mlx --device gpu --size 4096 --dtype bfloat16 \
+  --threads 1 --seconds 4 --pairs 3 | tail -1 > "$OUT/overhead-mlx-gpu.json"
+cat "$OUT"/overhead-*.json
