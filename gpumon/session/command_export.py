@@ -19,16 +19,28 @@ EXIT_OK, EXIT_ERROR = 0, 1
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("log", metavar="LOG", help="a session.jsonl, or a session folder")
-    p.add_argument("--format", "-f", choices=FORMATS, default="md",
-                   help="md: evidence report (default); csv: one row per sample; json: one "
-                   "bundle with every event and the crash artifacts inlined")
-    p.add_argument("--redact", action="store_true",
-                   help="replace the recording user's name with <user> and their home "
-                   "directory with ~ everywhere, crash reports and artifacts included")
-    p.add_argument("-o", "--output", metavar="PATH", default=None,
-                   help="write here instead of stdout")
-    p.add_argument("--strict", action="store_true",
-                   help="fail (exit 1) if the log had unreadable lines instead of warning")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default="md",
+        help="md: evidence report (default); csv: one row per sample; json: one "
+        "bundle with every event and the crash artifacts inlined",
+    )
+    p.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace the recording user's name with <user> and their home "
+        "directory with ~ everywhere, crash reports and artifacts included",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="PATH", default=None, help="write here instead of stdout"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1) if the log had unreadable lines instead of warning",
+    )
 
 
 def _fail(message: str) -> int:

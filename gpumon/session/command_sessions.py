@@ -22,11 +22,25 @@ def run(args: argparse.Namespace) -> int:
     root = paths.session_dir(args.session_dir)
     found = list_sessions(root)
     if args.json:
-        json.dump([{
-            "path": str(s.path), "session_id": s.session_id, "start": s.start_t,
-            "duration_s": s.duration, "mode": s.mode, "pools": s.pools, "crashes": s.crashes,
-            "ended": s.ended, "warnings": s.warnings, "error": s.error,
-        } for s in found], sys.stdout, indent=2)
+        json.dump(
+            [
+                {
+                    "path": str(s.path),
+                    "session_id": s.session_id,
+                    "start": s.start_t,
+                    "duration_s": s.duration,
+                    "mode": s.mode,
+                    "pools": s.pools,
+                    "crashes": s.crashes,
+                    "ended": s.ended,
+                    "warnings": s.warnings,
+                    "error": s.error,
+                }
+                for s in found
+            ],
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
         return 0
     if not found:
@@ -40,10 +54,10 @@ def run(args: argparse.Namespace) -> int:
         assert s.start_t is not None and s.duration is not None
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start_t))
         dur = duration(s.duration) + ("" if s.ended else " (no end: killed?)")
-        rows.append((when, dur, s.mode, ", ".join(s.pools) or "—", str(s.crashes),
-                     str(s.path.parent)))
+        rows.append(
+            (when, dur, s.mode, ", ".join(s.pools) or "—", str(s.crashes), str(s.path.parent))
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths)) + "  " + r[5])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
     return 0
-

@@ -16,9 +16,24 @@ from gpumon.session.log import LoadedSession
 from gpumon.session.times import utc_iso
 
 FIXED = [
-    "time_utc", "t_s", "pool", "backend", "device", "size", "dtype", "threads", "policy",
-    "workload", "state", "interval_s", "ops", "ops_per_s", "flop_per_s", "lat_p50_ms",
-    "lat_p99_ms", "lat_max_ms",
+    "time_utc",
+    "t_s",
+    "pool",
+    "backend",
+    "device",
+    "size",
+    "dtype",
+    "threads",
+    "policy",
+    "workload",
+    "state",
+    "interval_s",
+    "ops",
+    "ops_per_s",
+    "flop_per_s",
+    "lat_p50_ms",
+    "lat_p99_ms",
+    "lat_max_ms",
 ]
 TAIL = ["mem_source", "cpu_percent", "rss_bytes"]
 
@@ -48,17 +63,31 @@ def export_csv(session: LoadedSession) -> str:
         elif isinstance(e, ev.Sample):
             r = ready.get(e.pool)
             size, dtype = shape.get(e.pool, (None, ""))
-            w.writerow([
-                utc_iso(e.t), f"{e.t - t0:.3f}", e.pool, r.backend if r else "",
-                r.device if r else "", "" if size is None else size, dtype, e.threads,
-                e.policy, e.workload, e.state, f"{e.interval:.4f}", e.total_ops,
-                f"{e.ops_per_s:.1f}",
-                # A synthetic or unknown FLOP count is left empty, not written as 0 FLOP/s.
-                f"{e.flops:.0f}" if e.flop_per_op > 0 else "",
-                _num(e.lat_p50 and e.lat_p50 * 1e3, ".4f"),
-                _num(e.lat_p99 and e.lat_p99 * 1e3, ".4f"),
-                _num(e.lat_max and e.lat_max * 1e3, ".4f"),
-                *[e.mem.get(k, "") for k in mem_names],
-                e.mem_source, _num(e.cpu_percent, ".1f"), "" if e.rss is None else e.rss,
-            ])
+            w.writerow(
+                [
+                    utc_iso(e.t),
+                    f"{e.t - t0:.3f}",
+                    e.pool,
+                    r.backend if r else "",
+                    r.device if r else "",
+                    "" if size is None else size,
+                    dtype,
+                    e.threads,
+                    e.policy,
+                    e.workload,
+                    e.state,
+                    f"{e.interval:.4f}",
+                    e.total_ops,
+                    f"{e.ops_per_s:.1f}",
+                    # A synthetic or unknown FLOP count is left empty, not written as 0 FLOP/s.
+                    f"{e.flops:.0f}" if e.flop_per_op > 0 else "",
+                    _num(e.lat_p50 and e.lat_p50 * 1e3, ".4f"),
+                    _num(e.lat_p99 and e.lat_p99 * 1e3, ".4f"),
+                    _num(e.lat_max and e.lat_max * 1e3, ".4f"),
+                    *[e.mem.get(k, "") for k in mem_names],
+                    e.mem_source,
+                    _num(e.cpu_percent, ".1f"),
+                    "" if e.rss is None else e.rss,
+                ]
+            )
     return out.getvalue()

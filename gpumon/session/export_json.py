@@ -29,18 +29,19 @@ def portable(session: LoadedSession, e: ev.Event) -> ev.Event:
     if isinstance(e, ev.CrashArtifact) and e.path:
         report = e.report
         if report is not None and report.source_path:
-            report = msgspec.structs.replace(report,
-                                             source_path=session.relative(report.source_path))
+            report = msgspec.structs.replace(
+                report, source_path=session.relative(report.source_path)
+            )
         return msgspec.structs.replace(e, path=session.relative(e.path), report=report)
     if isinstance(e, ev.PoolReady) and e.artifacts_dir:
         return msgspec.structs.replace(e, artifacts_dir=session.relative(e.artifacts_dir))
     return e
 
 
-def _artifact(session: LoadedSession, path: str, crash_ids: list[str],
-              kinds: list[str]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": session.relative(path), "crash_ids": crash_ids,
-                             "kinds": kinds}
+def _artifact(
+    session: LoadedSession, path: str, crash_ids: list[str], kinds: list[str]
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": session.relative(path), "crash_ids": crash_ids, "kinds": kinds}
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_INLINE + 1)

@@ -102,51 +102,98 @@ class _Report:
             "",
         )
         if end is None:
-            self.add("The log ends without a session_end event: the monitor was killed, or was "
-                     "still running when this report was made.", "")
+            self.add(
+                "The log ends without a session_end event: the monitor was killed, or was "
+                "still running when this report was made.",
+                "",
+            )
         if s.warnings:
             self.add("Log warnings (the loader skipped what it could not read):", "")
             self.add(*[f"- {w}" for w in s.warnings], "")
-        self.add("Everything below was measured or captured in this session, on this machine; "
-                 "the report draws no conclusion beyond it.", "")
+        self.add(
+            "Everything below was measured or captured in this session, on this machine; "
+            "the report draws no conclusion beyond it.",
+            "",
+        )
 
     def environment(self) -> None:
         h = self.s.start.host
-        cores = f"{plural(h.cpu_count, 'core')}, {nbytes(h.mem_total)} memory (psutil)"
         fw = ", ".join(f"{k} {v}" for k, v in sorted(h.frameworks.items())) or "none found"
         self.add("## Environment", "")
-        self.add(*_table(["", ""], [
-            ["Host", h.hostname],
-            ["OS", f"{h.os_version} ({h.os}, {h.machine})"],
-            ["Chip", f"{h.chip} ({cores})"],
-            ["GPUs", ", ".join(h.gpus) or "none found"],
-            ["Python (monitor)", h.python],
-            ["Frameworks installed (package metadata, monitor side)", fw],
-        ]), "")
+        self.add(
+            *_table(
+                ["", ""],
+                [
+                    ["Host", h.hostname],
+                    ["OS", f"{h.os_version} ({h.os}, {h.machine})"],
+                    ["Chip", h.chip],
+                    [
+                        "CPU cores, memory",
+                        f"{plural(h.cpu_count, 'core')}, {nbytes(h.mem_total)} (psutil)",
+                    ],
+                    ["GPUs", ", ".join(h.gpus) or "none found"],
+                    ["Python (monitor)", h.python],
+                    ["Frameworks installed (package metadata, monitor side)", fw],
+                ],
+            ),
+            "",
+        )
         rows: list[list[str]] = []
         seen: set[tuple[object, ...]] = set()
         for name, readies in self.ready.items():
             for r in readies:
-                key = (name, r.backend, r.device, r.device_name, r.framework,
-                       tuple(sorted(r.versions.items())), r.native_capture)
+                key = (
+                    name,
+                    r.backend,
+                    r.device,
+                    r.device_name,
+                    r.framework,
+                    tuple(sorted(r.versions.items())),
+                    r.native_capture,
+                )
                 if key in seen:
                     continue  # a restart that came back the same is not a new fact
                 seen.add(key)
                 versions = ", ".join(f"{k} {v}" for k, v in sorted(r.versions.items()))
-                rows.append([self.pool(name), f"{r.backend}:{r.device} — {r.device_name}",
-                             r.device_reason, r.framework, versions or "—",
-                             r.native_capture or "—"])
+                rows.append(
+                    [
+                        self.pool(name),
+                        f"{r.backend}:{r.device} — {r.device_name}",
+                        r.device_reason,
+                        r.framework,
+                        versions or "—",
+                        r.native_capture or "—",
+                    ]
+                )
         self.add("### Pools as the workers loaded them", "")
         if rows:
-            self.add(*_table(["Pool", "Device", "Chosen because", "Framework as loaded",
-                              "Versions (worker)", "Native stacks on a crash"], rows), "")
+            self.add(
+                *_table(
+                    [
+                        "Pool",
+                        "Device",
+                        "Chosen because",
+                        "Framework as loaded",
+                        "Versions (worker)",
+                        "Native stacks on a crash",
+                    ],
+                    rows,
+                ),
+                "",
+            )
         else:
             self.add("No pool reported ready in this session.", "")
         failed = [e for e in self.s.events if isinstance(e, ev.PoolFailed)]
         if failed:
             self.add("Pools that could not start:", "")
-            self.add(*[f"- {self.pool(e.pool)} ({self.rel(e.t)}): {e.message}"
-                       + (f" — fix: {e.fix}" if e.fix else "") for e in failed], "")
+            self.add(
+                *[
+                    f"- {self.pool(e.pool)} ({self.rel(e.t)}): {e.message}"
+                    + (f" — fix: {e.fix}" if e.fix else "")
+                    for e in failed
+                ],
+                "",
+            )
 
     def reproduce(self) -> None:
         start = self.s.start
@@ -169,22 +216,38 @@ class _Report:
         if isinstance(e, ev.Control):
             args = " ".join(f"{k}={v}" for k, v in e.args.items() if v is not None)
             result = ("ok" if e.ok else "refused") + (f": {e.detail}" if e.detail else "")
-            return [t, self.pool(e.pool), f"{e.command} {args}".strip(),
-                    f"{result} (from {e.source})"]
+            return [
+                t,
+                self.pool(e.pool),
+                f"{e.command} {args}".strip(),
+                f"{result} (from {e.source})",
+            ]
         if isinstance(e, ev.PoolReady):
             return [t, self.pool(e.pool), "ready", f"pid {e.pid}, {e.size} {e.dtype}"]
         if isinstance(e, ev.Crash):
             how = e.signal or f"exit code {e.exit_code}"
-            return [t, self.pool(e.pool), f"crash {how}",
-                    f"`{e.crash_id}` at {plural(e.threads, 'thread')}, {e.policy}, during "
-                    f"{e.during}, {e.uptime:.3f} s after ready"]
+            return [
+                t,
+                self.pool(e.pool),
+                f"crash {how}",
+                f"`{e.crash_id}` at {plural(e.threads, 'thread')}, {e.policy}, during "
+                f"{e.during}, {e.uptime:.3f} s after ready",
+            ]
         if isinstance(e, ev.PoolRestart):
-            return [t, self.pool(e.pool), "restart",
-                    f"attempt {e.attempt} after {e.delay:g} s backoff ({plural(e.crashes, 'crash')}"
-                    " so far)"]
+            return [
+                t,
+                self.pool(e.pool),
+                "restart",
+                f"attempt {e.attempt} after {e.delay:g} s backoff ({plural(e.crashes, 'crash')}"
+                " so far)",
+            ]
         if isinstance(e, ev.Stall):
-            return [t, self.pool(e.pool), "stall",
-                    f"no message for {e.silent_for:.1f} s at {plural(e.threads, 'thread')}"]
+            return [
+                t,
+                self.pool(e.pool),
+                "stall",
+                f"no message for {e.silent_for:.1f} s at {plural(e.threads, 'thread')}",
+            ]
         if isinstance(e, ev.PoolFailed):
             return [t, self.pool(e.pool), "failed", e.message]
         if isinstance(e, ev.PoolStopped):
@@ -202,8 +265,10 @@ class _Report:
         mem_sources = _mem_sources(self.s.events)
         for (pool, policy), group in _by_pool_policy(cells).items():
             first = group[0].first
-            self.add(f"### Pool {self.pool(pool)}, policy `{policy}` "
-                     f"({first.backend}:{first.device})", "")
+            self.add(
+                f"### Pool {self.pool(pool)}, policy `{policy}` ({first.backend}:{first.device})",
+                "",
+            )
             rows = []
             for c in group:
                 r = c.first
@@ -218,16 +283,38 @@ class _Report:
                 else:
                     flops = si(c.flops, "FLOP/s")
                 mem = ", ".join(f"{k} {nbytes(v)}" for k, v in sorted(c.mem_peak.items()))
-                rows.append([
-                    str(r.threads), f"{r.workload} {r.size} {r.dtype}", str(len(c.runs)),
-                    duration(sum(x.seconds for x in c.runs)),
-                    ops if c.ops_per_s is not None else "—", flops,
-                    seconds(c.latency(50)), seconds(c.latency(99)), mem or "—",
-                    nbytes(c.rss_peak) if c.rss_peak else "—",
-                ])
-            self.add(*_table(["Threads", "Workload", "Runs", "Measured", "ops/s (median)",
-                              "FLOP/s (median)", "Latency p50", "Latency p99",
-                              "Framework memory peak", "RSS peak"], rows), "")
+                rows.append(
+                    [
+                        str(r.threads),
+                        f"{r.workload} {r.size} {r.dtype}",
+                        str(len(c.runs)),
+                        duration(sum(x.seconds for x in c.runs)),
+                        ops if c.ops_per_s is not None else "—",
+                        flops,
+                        seconds(c.latency(50)),
+                        seconds(c.latency(99)),
+                        mem or "—",
+                        nbytes(c.rss_peak) if c.rss_peak else "—",
+                    ]
+                )
+            self.add(
+                *_table(
+                    [
+                        "Threads",
+                        "Workload",
+                        "Runs",
+                        "Measured",
+                        "ops/s (median)",
+                        "FLOP/s (median)",
+                        "Latency p50",
+                        "Latency p99",
+                        "Framework memory peak",
+                        "RSS peak",
+                    ],
+                    rows,
+                ),
+                "",
+            )
             src = mem_sources.get(pool)
             self.add(
                 "Source: ops counted by the worker threads over the measured windows of each "
@@ -236,7 +323,9 @@ class _Report:
                 "ops/s is the median over runs [min–max]. FLOP/s = ops/s × the workload's "
                 "analytic FLOP count per op. Latency: wall time per op in the worker, "
                 "percentiles of the merged log histogram (±4.5%). Framework memory: "
-                f"{src or 'none reported'}. RSS: whole worker process (psutil).", "")
+                f"{src or 'none reported'}. RSS: whole worker process (psutil).",
+                "",
+            )
 
     def crash_rates(self) -> None:
         cells = analysis.cells(analysis.runs(self.s.events))
@@ -252,17 +341,38 @@ class _Report:
                     sig = run.crash_signal or "unknown"
                     signals[sig] = signals.get(sig, 0) + 1
             after = c.first_crash_after
-            rows.append([
-                self.pool(r.pool), r.policy, f"{r.workload} {r.size} {r.dtype}", str(r.threads),
-                f"{c.crashes} / {len(c.runs)}",
-                f"{after:.3f} s" if after is not None else "—",
-                ", ".join(f"{k} ×{n}" for k, n in sorted(signals.items())) or "—",
-            ])
-        self.add(*_table(["Pool", "Policy", "Workload", "Threads", "Crashes / runs",
-                          "Time to first crash", "Signals"], rows), "")
-        self.add("A run is one pool configuration from its start (or the change that began "
-                 "it) to the next change, a stop or a crash; the time to first crash is "
-                 "measured from that start.", "")
+            rows.append(
+                [
+                    self.pool(r.pool),
+                    r.policy,
+                    f"{r.workload} {r.size} {r.dtype}",
+                    str(r.threads),
+                    f"{c.crashes} / {len(c.runs)}",
+                    f"{after:.3f} s" if after is not None else "—",
+                    ", ".join(f"{k} ×{n}" for k, n in sorted(signals.items())) or "—",
+                ]
+            )
+        self.add(
+            *_table(
+                [
+                    "Pool",
+                    "Policy",
+                    "Workload",
+                    "Threads",
+                    "Crashes / runs",
+                    "Time to first crash",
+                    "Signals",
+                ],
+                rows,
+            ),
+            "",
+        )
+        self.add(
+            "A run is one pool configuration from its start (or the change that began "
+            "it) to the next change, a stop or a crash; the time to first crash is "
+            "measured from that start.",
+            "",
+        )
 
     def crash_signatures(self) -> None:
         if not self.crashes:
@@ -272,10 +382,14 @@ class _Report:
         for rec in self.crashes.values():
             key = signature(rec)
             sigs.setdefault(key, _Signature(key)).records.append(rec)
-        self.add("## Crashes", "",
-                 f"{plural(len(self.crashes), 'crash')}, "
-                 f"{plural(len(sigs), 'distinct signature')} (signal + the crashed thread's top "
-                 f"{SIGNATURE_FRAMES} non-system frames).", "")
+        self.add(
+            "## Crashes",
+            "",
+            f"{plural(len(self.crashes), 'crash')}, "
+            f"{plural(len(sigs), 'distinct signature')} (signal + the crashed thread's top "
+            f"{SIGNATURE_FRAMES} non-system frames).",
+            "",
+        )
         for n, sig in enumerate(sigs.values(), start=1):
             self.signature_section(n, sig)
 
@@ -285,24 +399,54 @@ class _Report:
         pools = sorted({r.crash.pool for r in sig.records})
         self.add(f"### Signature {n}: {head}{where} — {plural(len(sig.records), 'crash')}", "")
         self.add("Pools: " + ", ".join(self.pool(p) for p in pools), "")
-        self.add(*_table(
-            ["Crash", "Time", "Pool", "Threads", "Policy", "Workload", "Up for", "Ops before",
-             "Detected by", "During"],
-            [[f"`{c.crash_id}`", self.rel(c.t), self.pool(c.pool), str(c.threads), c.policy,
-              c.workload, f"{c.uptime:.3f} s", str(c.ops_total), c.detected_by, c.during]
-             for c in (r.crash for r in sig.records)]), "")
+        self.add(
+            *_table(
+                [
+                    "Crash",
+                    "Time",
+                    "Pool",
+                    "Threads",
+                    "Policy",
+                    "Workload",
+                    "Up for",
+                    "Ops before",
+                    "Detected by",
+                    "During",
+                ],
+                [
+                    [
+                        f"`{c.crash_id}`",
+                        self.rel(c.t),
+                        self.pool(c.pool),
+                        str(c.threads),
+                        c.policy,
+                        c.workload,
+                        f"{c.uptime:.3f} s",
+                        str(c.ops_total),
+                        c.detected_by,
+                        c.during,
+                    ]
+                    for c in (r.crash for r in sig.records)
+                ],
+            ),
+            "",
+        )
         first = sig.records[0]
         native, python = first.native, first.python
         report = native or python
-        self.add(f"Stacks of the first occurrence (`{first.crash.crash_id}`, pid "
-                 f"{first.crash.pid}):", "")
+        self.add(
+            f"Stacks of the first occurrence (`{first.crash.crash_id}`, pid {first.crash.pid}):", ""
+        )
         if report is not None:
             from gpumon.crash.render import markdown_summary
 
-            self.add(markdown_summary(
-                self.portable(report),
-                self.portable(python) if native is not None and python is not None else None,
-            ).rstrip("\n"), "")
+            self.add(
+                markdown_summary(
+                    self.portable(report),
+                    self.portable(python) if native is not None and python is not None else None,
+                ).rstrip("\n"),
+                "",
+            )
         else:
             self.add(f"**Verdict:** {head}; no stacks were captured.", "")
         notes = [a.note for a in first.artifacts if a.note]
@@ -311,15 +455,18 @@ class _Report:
         stderr = first.text("stderr")
         if stderr.strip():
             tail = stderr.rstrip("\n").splitlines()[-STDERR_LINES:]
-            self.add(f"Worker stderr (last {plural(len(tail), 'line')}):", "", "```", *tail,
-                     "```", "")
+            self.add(
+                f"Worker stderr (last {plural(len(tail), 'line')}):", "", "```", *tail, "```", ""
+            )
         arts = [(r.crash.crash_id, a) for r in sig.records for a in r.artifacts if a.path]
         if arts:
             self.add("Artifacts (in the session folder):", "")
             for cid, a in arts:
                 size = _size(a.path)
-                self.add(f"- `{self.s.relative(a.path)}` — {a.kind} of `{cid}`"
-                         + (f", {size}" if size else ""))
+                self.add(
+                    f"- `{self.s.relative(a.path)}` — {a.kind} of `{cid}`"
+                    + (f", {size}" if size else "")
+                )
             self.add("")
 
     def portable(self, report: CrashReport) -> CrashReport:
@@ -337,8 +484,11 @@ class _Report:
             return
         self.add("## Stalls", "")
         for e in stalls:
-            self.add(f"### {self.pool(e.pool)} at {self.rel(e.t)}: no message for "
-                     f"{e.silent_for:.1f} s at {plural(e.threads, 'thread')}", "")
+            self.add(
+                f"### {self.pool(e.pool)} at {self.rel(e.t)}: no message for "
+                f"{e.silent_for:.1f} s at {plural(e.threads, 'thread')}",
+                "",
+            )
             if e.native is not None:
                 from gpumon.crash.render import markdown_summary
 
@@ -349,18 +499,33 @@ class _Report:
 
     def other_events(self) -> None:
         failures = [e for e in self.s.events if isinstance(e, ev.ThreadFailed)]
-        notices = [e for e in self.s.events
-                   if isinstance(e, ev.Notice) and e.level in ("warning", "error")]
+        notices = [
+            e for e in self.s.events if isinstance(e, ev.Notice) and e.level in ("warning", "error")
+        ]
         if failures:
             self.add("## Worker threads that raised", "")
-            self.add(*_table(["Time", "Pool", "Slot", "Error"],
-                             [[self.rel(e.t), self.pool(e.pool), str(e.slot), e.error]
-                              for e in failures[:TIMELINE_MAX]]), "")
+            self.add(
+                *_table(
+                    ["Time", "Pool", "Slot", "Error"],
+                    [
+                        [self.rel(e.t), self.pool(e.pool), str(e.slot), e.error]
+                        for e in failures[:TIMELINE_MAX]
+                    ],
+                ),
+                "",
+            )
         if notices:
             self.add("## Warnings and errors from the monitor", "")
-            self.add(*_table(["Time", "Pool", "Level", "Message"],
-                             [[self.rel(e.t), self.pool(e.pool) if e.pool else "", e.level,
-                               e.message] for e in notices[:TIMELINE_MAX]]), "")
+            self.add(
+                *_table(
+                    ["Time", "Pool", "Level", "Message"],
+                    [
+                        [self.rel(e.t), self.pool(e.pool) if e.pool else "", e.level, e.message]
+                        for e in notices[:TIMELINE_MAX]
+                    ],
+                ),
+                "",
+            )
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -388,16 +553,21 @@ def signature(rec: CrashRecord) -> tuple[str, tuple[str, ...]]:
     thread = report.crashed_thread if report is not None else None
     if thread is None:
         return head, ()
-    labels = [frame_label(f) for f in crash_frames(thread)
-              if f.kind not in (SYSTEM, UNKNOWN) and (f.symbol or f.image)]
+    labels = [
+        frame_label(f)
+        for f in crash_frames(thread)
+        if f.kind not in (SYSTEM, UNKNOWN) and (f.symbol or f.image)
+    ]
     return head, tuple(labels[:SIGNATURE_FRAMES])
 
 
 def _by_pool_policy(cells: Iterable[analysis.Cell]) -> dict[tuple[str, str], list[analysis.Cell]]:
+    """Cells grouped per (pool, policy), groups in the order the session first ran them."""
     out: dict[tuple[str, str], list[analysis.Cell]] = {}
     for c in cells:
         out.setdefault((c.first.pool, c.first.policy), []).append(c)
-    return out
+    first = {k: min(r.start_t for c in v for r in c.runs) for k, v in out.items()}
+    return dict(sorted(out.items(), key=lambda kv: (first[kv[0]], kv[0])))
 
 
 def _mem_sources(events: Iterable[ev.Event]) -> dict[str, str]:
@@ -422,7 +592,9 @@ def _cell(text: str) -> str:
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines

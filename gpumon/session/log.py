@@ -77,8 +77,9 @@ def log_file(path: str | os.PathLike[str]) -> Path:
     if p.is_dir():
         inner = paths.log_path(p)
         if not inner.is_file():
-            raise SessionLogError(f"{p} is a folder without a {paths.LOG_NAME}: "
-                                  "not a gpumon session folder")
+            raise SessionLogError(
+                f"{p} is a folder without a {paths.LOG_NAME}: not a gpumon session folder"
+            )
         return inner
     return p
 
@@ -116,12 +117,13 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
                 problems.setdefault(_reason(line, err), []).append(number)
             continue
         if isinstance(e, ev.SessionStart):
-            warnings.append(f"line {number} starts another session ({e.session_id}): two logs "
-                            "were joined into one file; their events are read as one session")
+            warnings.append(
+                f"line {number} starts another session ({e.session_id}): two logs "
+                "were joined into one file; their events are read as one session"
+            )
         events.append(e)
     for reason, numbers in problems.items():
-        warnings.append(f"skipped {_plural(len(numbers), 'line')} ({reason}): "
-                        f"{_ranges(numbers)}")
+        warnings.append(f"skipped {_plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
     loaded = LoadedSession(path=p, events=events, warnings=warnings)
     _absolute_paths(loaded)
     return loaded
@@ -134,8 +136,10 @@ def _session_start(p: Path, line: bytes, only_line: bool) -> ev.SessionStart:
         raw = msgspec.json.decode(line)
     except msgspec.DecodeError:
         if only_line and line.startswith(b'{"type":"session_start"'):
-            raise SessionLogError(f"{p} holds only an incomplete first line: the monitor was "
-                                  "killed while it was starting; nothing was recorded") from None
+            raise SessionLogError(
+                f"{p} holds only an incomplete first line: the monitor was "
+                "killed while it was starting; nothing was recorded"
+            ) from None
         raise SessionLogError(not_a_log) from None
     if not isinstance(raw, dict) or raw.get("type") != "session_start":
         raise SessionLogError(not_a_log)

@@ -213,8 +213,11 @@ class Recorder:
                 return msgspec.structs.replace(e, note=_join(e.note, note))
             report = e.report
             if report is not None and report.source_path:
-                src_rel = rel if report.source_path == e.path else self._relative(
-                    Path(report.source_path))
+                src_rel = (
+                    rel
+                    if report.source_path == e.path
+                    else self._relative(Path(report.source_path))
+                )
                 if src_rel is not None:
                     report = msgspec.structs.replace(report, source_path=src_rel)
             return msgspec.structs.replace(e, path=rel, report=report)
@@ -281,7 +284,7 @@ def coalesce(samples: Sequence[ev.Sample]) -> ev.Sample:
     if len(samples) == 1:
         return samples[0]
     last = samples[-1]
-    ops = [sum(col) for col in zip(*(s.ops for s in samples))]
+    ops = [sum(col) for col in zip(*(s.ops for s in samples), strict=True)]
     hist: dict[int, int] = {}
     mem: dict[str, int] = {}
     for s in samples:

@@ -40,7 +40,8 @@ class Redactor:
         self.user, self.home = user, home
         self._pattern = (
             re.compile("|".join(f"(?P<r{i}>{p})" for i, (p, _) in enumerate(rules)), re.I)
-            if rules else None
+            if rules
+            else None
         )
         self._replacements = [r for _, r in rules]
 

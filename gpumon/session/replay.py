@@ -87,7 +87,7 @@ class Replay:
             return []
         self._position = min(self.duration, self._position + wall_dt * self._speed)
         end = bisect.bisect_right(self._due, self._position)
-        due = self.events[self._cursor:end]
+        due = self.events[self._cursor : end]
         self._cursor = end
         if self.finished:
             self._playing = False

@@ -40,9 +40,17 @@ def summarise(path: Path) -> SessionSummary:
             pools.append(e.pool)
         elif isinstance(e, ev.Crash):
             crashes += 1
-    return SessionSummary(path=s.path, session_id=s.start.session_id, start_t=s.first_t,
-                          duration=s.duration, mode=s.start.mode, pools=pools, crashes=crashes,
-                          ended=s.end is not None, warnings=len(s.warnings))
+    return SessionSummary(
+        path=s.path,
+        session_id=s.start.session_id,
+        start_t=s.first_t,
+        duration=s.duration,
+        mode=s.start.mode,
+        pools=pools,
+        crashes=crashes,
+        ended=s.end is not None,
+        warnings=len(s.warnings),
+    )
 
 
 def list_sessions(root: Path) -> list[SessionSummary]:
@@ -57,6 +65,7 @@ def list_sessions(root: Path) -> list[SessionSummary]:
             found.append(summarise(log if log.exists() else child))
         elif child.suffix == ".jsonl":
             found.append(summarise(child))
-    readable = sorted((x for x in found if x.start_t is not None),
-                      key=lambda x: x.start_t or 0.0, reverse=True)
+    readable = sorted(
+        (x for x in found if x.start_t is not None), key=lambda x: x.start_t or 0.0, reverse=True
+    )
     return readable + [x for x in found if x.start_t is None]

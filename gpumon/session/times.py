@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 def utc_iso(t: float, timespec: str = "milliseconds") -> str:
     """`2026-11-28T18:01:00.456Z`."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec=timespec).replace(
-        "+00:00", "Z")
+    return (
+        datetime.fromtimestamp(t, timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
+    )
 
 
 def utc_human(t: float) -> str:

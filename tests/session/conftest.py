@@ -1,0 +1,46 @@
+"""Shared pieces of the session-log tests: the committed sample sessions and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gpumon import cli
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sessions"
+GOLDEN = FIXTURES / "golden"
+SCENARIOS = ("fault-off", "fault-gdb", "fault-hang", "torch-cpu", "redact-home")
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def gpumon(capsys):
+    """Run `gpumon ARGS...` in this process; returns exit code, stdout, stderr."""
+
+    def run(*args: str) -> CliResult:
+        code = cli.main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def session_copy(tmp_path):
+    """A writable copy of a committed session folder (tests that damage a log use this)."""
+
+    def copy(name: str) -> Path:
+        dest = tmp_path / name
+        shutil.copytree(FIXTURES / name, dest)
+        return dest
+
+    return copy
