@@ -196,7 +196,8 @@ def header_facts(report: CrashReport) -> list[tuple[str, str]]:
 
 def _frame_rich(frame: Frame) -> Text:
     style = KIND_STYLES.get(frame.kind, "")
-    text = Text(f"{frame.index:>3}  ", style="dim")
+    text = Text()
+    text.append(f"{frame.index:>3}  ", style="dim")  # (a Text-wide style would dim it all)
     text.append(frame_text(frame), style=style)
     mark = KIND_MARKS.get(frame.kind)
     if mark:
