@@ -183,12 +183,16 @@ def parse_gdb(text: str, *, source_path: str | None = None) -> CrashReport:
     if stray_frames and not threads:
         # A single `bt` without thread headers: one anonymous thread.
         threads.append(Thread(index=1, frames=stray_frames))
-    if not threads:
+    if not threads and not header:
         raise CrashParseError("no gdb thread backtraces found")
     threads.sort(key=lambda t: t.index)
     report.threads = threads
     report.images = list(images.values())
     _apply_header(report, header, signal_line, current_number)
+    if not threads:
+        # The capture header alone still says which signal killed which process.
+        report.warnings.append("the capture has no thread backtraces")
+        return report
     if not header and current_number is None:
         _infer_crashed(report)
     _check(report)

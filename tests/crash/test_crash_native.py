@@ -213,9 +213,19 @@ def test_gdb_wrapped_frame_lines_are_joined() -> None:
     assert t.note and t.note.startswith("Backtrace stopped")
 
 
-def test_gdb_without_any_backtrace_is_an_error() -> None:
+def test_gdb_without_any_backtrace() -> None:
+    header_only = parse_gdb(
+        "gpumon-native-stacks 1\nkind: fatal\npid: 7\nsignal: SIGBUS (7)\nlwp: 8\n\n"
+        "(backtrace failed: no process)\n"
+    )
+    assert (header_only.pid, header_only.signal, header_only.threads) == (7, "SIGBUS", [])
+    assert header_only.warnings == [
+        "gdb could not take the backtraces: backtrace failed: no process",
+        "the crashed thread (LWP 8) is not among the backtraces",
+        "the capture has no thread backtraces",
+    ]
     with pytest.raises(CrashParseError):
-        parse_gdb("gpumon-native-stacks 1\nkind: fatal\n\n(backtrace failed: no process)\n")
+        parse_gdb("Thread 1 (LWP 3):\nnothing\n".replace("Thread 1 (LWP 3):", "no threads"))
 
 
 # --- faulthandler --------------------------------------------------------------------------
