@@ -103,13 +103,14 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
     events = [_session_start(p, lines[0], only_line=torn_tail and len(lines) == 1)]
     problems: dict[str, list[int]] = {}
     warnings: list[str] = []
+    torn = ""
     last = len(lines)
     for number, line in enumerate(lines[1:], start=2):
         try:
             e = ev.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             if number == last and torn_tail:
-                warnings.append(
+                torn = (
                     f"line {number} (the last, {len(line)} bytes) is incomplete: the monitor "
                     "was probably killed while writing it; skipped"
                 )
@@ -124,6 +125,8 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
         events.append(e)
     for reason, numbers in problems.items():
         warnings.append(f"skipped {_plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
+    if torn:
+        warnings.append(torn)  # last, like the line it is about
     loaded = LoadedSession(path=p, events=events, warnings=warnings)
     _absolute_paths(loaded)
     return loaded

@@ -11,7 +11,8 @@ Disk bound (see docs/session-log.md, "Decimation"): every sample is kept for the
 `window` seconds — ops summed, latency histograms merged, memory and RSS peaks kept — so no
 operation is ever lost from the totals; host samples are thinned to one per window. The raw
 samples still pending when any other event of that pool arrives (a crash, a stall, a control
-change) are written unmerged first, so the moments right before a crash keep full resolution.
+change, a restart) are written unmerged first, and so are the samples of the `window` seconds
+after it: the moments right before a crash and right after a change keep full resolution.
 Crashes, controls and lifecycle events are never dropped or merged.
 
 Artifact paths: a CrashArtifact whose file is outside the session folder (a macOS `.ips` in
@@ -99,6 +100,7 @@ class Recorder:
         self.host_dropped = 0  # host samples thinned away
         self.ignored = 0  # events given after close()
         self._pending: dict[str, list[ev.Sample]] = {}
+        self._detail_until: dict[str, float] = {}
         self._last_host_t: float | None = None
         try:
             cwd = os.getcwd()
@@ -133,6 +135,10 @@ class Recorder:
                     # Whatever happens to a pool, its samples up to that moment come first,
                     # unmerged: the last second before a crash is what a maintainer reads.
                     self._flush_pool(pool, merged=False)
+                    # And the window after it stays at full resolution too: a change's effect
+                    # shows in the first samples, and the analysis's warm-up cut (0.3 s) must
+                    # not swallow a whole merged window.
+                    self._detail_until[pool] = event.t + self.window
                 event = self._localise(event)
                 self._write(event, sync=isinstance(event, (ev.Crash, ev.CrashArtifact)))
 
@@ -170,7 +176,8 @@ class Recorder:
 
     def _sample(self, s: ev.Sample) -> None:
         pending = self._pending.get(s.pool)
-        if not self._decimating(s.t) and not pending:
+        full = not self._decimating(s.t) or s.t <= self._detail_until.get(s.pool, s.t - 1)
+        if full and not pending:
             self._write(s)
             return
         if pending and not _same_window_shape(pending[0], s):

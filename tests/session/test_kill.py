@@ -1,0 +1,117 @@
+"""`kill -9` of the monitor while it records: every complete line of the log must load.
+
+A real child process runs a real Supervisor (a fault pool that keeps crashing and restarting,
+and a steady one) with a Recorder, writing samples, crashes, artifacts and host samples as
+fast as a live session does; it is killed with SIGKILL mid-session.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+from gpumon import events as ev
+from gpumon.session.command_export import render
+from gpumon.session.log import load
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from gpumon.host import HostSampler
+    from gpumon.session.recorder import Recorder
+    from gpumon.spec import parse_pool
+    from gpumon.supervisor.pool import RestartPolicy
+    from gpumon.supervisor.supervisor import Supervisor
+
+    async def main():
+        rec = Recorder(Path(sys.argv[1]), mode="test", argv=["gpumon", "--pool", "fault"])
+        print(rec.path, flush=True)
+        pools = [parse_pool("fault,threads=2,native=off,fault-rate=5"),
+                 parse_pool("fault,name=steady,threads=1,native=off")]
+        sup = Supervisor(pools, artifacts_root=rec.artifacts_dir, listeners=[rec],
+                         restart=RestartPolicy(enabled=True, base_delay=0.05, max_delay=0.1))
+        host = HostSampler()
+        await sup.start()
+        while True:
+            await asyncio.sleep(0.02)
+            rec(host.sample())
+
+    asyncio.run(main())
+""")
+
+
+def _wait(pred, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _reap(pids: list[int]) -> None:
+    """Workers die with the monitor (parent-death signal); make sure none of ours lingers."""
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            p.wait(timeout=5)
+        except psutil.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+        except psutil.Error:
+            pass
+
+
+def test_sigkill_mid_session_loses_no_complete_line(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    try:
+        log = Path(child.stdout.readline().strip())
+        assert log.name == "session.jsonl", child.stderr.read()
+
+        def enough() -> bool:
+            data = log.read_bytes()
+            return data.count(b'"type":"crash"') >= 2 and data.count(b'"crash_artifact"') >= 2
+
+        _wait(enough, 60, "two crashes in the log")
+        child.send_signal(signal.SIGKILL)  # mid-session: samples arrive every few ms
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    data = log.read_bytes()
+    session = load(log)
+    _reap([e.pid for e in session.events if isinstance(e, ev.PoolReady)])
+
+    complete = data.count(b"\n")
+    tail = data[data.rfind(b"\n") + 1 :]
+    assert len(session.events) == complete + (1 if tail and not session.warnings else 0)
+    assert len(session.warnings) <= 1
+    if session.warnings:
+        assert "incomplete" in session.warnings[0] and "killed" in session.warnings[0]
+    assert session.end is None
+    kinds = {type(e) for e in session.events}
+    assert {
+        ev.SessionStart,
+        ev.PoolReady,
+        ev.Sample,
+        ev.Crash,
+        ev.CrashArtifact,
+        ev.HostSample,
+    } <= kinds
+    # The killed session is exactly the one worth exporting.
+    md = render(session, "md")
+    assert "The log ends without a session_end event" in md and "### Signature 1: SIGSEGV" in md

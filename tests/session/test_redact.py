@@ -1,0 +1,73 @@
+"""--redact leaves no trace of the recording user's name or home directory, in any format.
+
+`redact-home` was recorded by user "alice" from a source tree inside her home (see
+record.py), so her name and home are in the command line, the cwd, the crash dumps' Python
+paths and the artifact files — the places a real user's would be.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gpumon.session.log import load
+from gpumon.session.redact import Redactor
+
+from .conftest import FIXTURES
+
+SESSION = FIXTURES / "redact-home"
+HOST = load(SESSION).start.host
+
+
+def test_the_sample_session_really_contains_the_user_and_home() -> None:
+    assert HOST.user == "alice" and HOST.home.endswith("/home/alice")
+    assert HOST.hostname == "alice-workstation"
+    log = (SESSION / "session.jsonl").read_text()
+    assert log.count(HOST.home) > 5  # argv, cwd, crash dumps
+
+
+@pytest.mark.parametrize("fmt", ["md", "csv", "json"])
+def test_no_trace_in_any_format(gpumon, tmp_path, fmt: str) -> None:
+    plain = gpumon("export", SESSION, "--format", fmt)
+    redacted = gpumon("export", SESSION, "--format", fmt, "--redact")
+    assert plain.code == redacted.code == 0
+    if fmt != "csv":  # samples carry no names: csv has nothing to redact, and must stay so
+        assert HOST.home in plain.out and "alice" in plain.out  # the test can fail
+    for text in (redacted.out, redacted.err):
+        assert "alice" not in text.lower()
+        assert HOST.home not in text
+        assert HOST.home.rsplit("/home/", 1)[0] not in text  # not even the temp dir above it
+
+
+def test_redacted_md_keeps_the_evidence_readable(gpumon) -> None:
+    md = gpumon("export", SESSION, "--redact").out
+    assert "| Host | <host> |" in md
+    assert "cd ~\n~/src/gpumon/tests/fixtures/sessions/record.py redact-home" in md
+    assert "~/src/gpumon/gpumon/worker/backends/fault.py:27" in md  # crashed thread's frames
+
+
+def test_redacted_json_bundle_inlines_redacted_artifacts(gpumon, tmp_path) -> None:
+    import json
+
+    out = tmp_path / "bundle.json"
+    assert gpumon("export", SESSION, "-f", "json", "--redact", "-o", out).code == 0
+    bundle = json.loads(out.read_text())
+    assert bundle["session"]["host"]["user"] == "<user>"
+    assert bundle["session"]["host"]["home"] == "~"
+    fh = next(a for a in bundle["artifacts"] if "faulthandler" in a["kinds"])
+    assert "~/src/gpumon/gpumon/worker" in fh["content"]
+
+
+def test_the_redactor_rules() -> None:
+    r = Redactor("alice", "/home/alice", "Alices-MacBook-Pro.local")
+    assert r.text("/home/alice/x and /home/alice") == "~/x and ~"
+    assert r.text("/home/alicetta/y") == "/home/<user>tta/y"  # not her home: only the name
+    assert r.text("on Alices-MacBook-Pro.local") == "on <host>"
+    assert r.text("ALICE's MacBook") == "<user>'s MacBook"
+    assert r.walk({"alice": ["/home/alice/a", 3, None]}) == {"<user>": ["~/a", 3, None]}
+    short = Redactor("al", "/Users/al")
+    assert short.text("al's calendar in /Users/al/Library") == "<user>'s calendar in ~/Library"
+    # A hostname without the user name is left alone; a root-like home "/" is not "redacted"
+    # into "~" everywhere.
+    assert (
+        Redactor("bob", "/", "buildhost").text("/usr/lib on buildhost") == "/usr/lib on buildhost"
+    )
