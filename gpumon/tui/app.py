@@ -39,6 +39,7 @@ from gpumon.tui.thread_input import ThreadInput
 REFRESH_HZ = 10.0
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 LOGGED = (ev.Sample, ev.HostSample)  # event types that never make a log line
+EXPORT_NAME = "report.md"
 
 
 class MainScreen(Screen[None]):
@@ -91,6 +92,9 @@ class MainScreen(Screen[None]):
         log = self.query_one(EventLog)
         log.border_title = "events"
         log.border_subtitle = "tab here, ⏎ on a crash for its stacks"
+        log.base = self.gapp.source.session_dir
+        self.gapp.update_title()
+        self.gapp.call_later(self.gapp.begin)
 
     def update_title(self, text: Text) -> None:
         self.query_one("#title-bar", Static).update(text)
@@ -176,8 +180,13 @@ class GpumonApp(App[int]):
     class CommandAnswered(Message):
         """A pool command finished (or was refused): what the user pressed and the answer."""
 
-        def __init__(self, pool: str, op: str, control: ev.Control | None, refused: str = "",
-                     ) -> None:
+        def __init__(
+            self,
+            pool: str,
+            op: str,
+            control: ev.Control | None,
+            refused: str = "",
+        ) -> None:
             super().__init__()
             self.pool, self.op, self.control, self.refused = pool, op, control, refused
 
@@ -248,7 +257,8 @@ class GpumonApp(App[int]):
         log = self.main.query_one(EventLog)
         log.reset(list(state.log), state.first_t)
 
-    async def on_mount(self) -> None:
+    async def begin(self) -> None:
+        """Start the refresh timer and the source, once the main screen exists."""
         self.source.attach(self.deliver, self.reset)
         self.update_title()
         self.set_interval(1 / self.refresh_hz, self.tick, name="refresh")
@@ -264,8 +274,7 @@ class GpumonApp(App[int]):
         try:
             await self.source.start()
         except Exception as e:  # a broken recorder or spawn must be seen, not crash the UI
-            self.notify(f"could not start: {type(e).__name__}: {e}", severity="error",
-                        timeout=30)
+            self.notify(f"could not start: {type(e).__name__}: {e}", severity="error", timeout=30)
         self.update_title()
 
     def tick(self) -> None:
@@ -314,14 +323,17 @@ class GpumonApp(App[int]):
                 t.append("starting…", style="dim")
         else:
             t.append(" replay · ", style="bold cyan")
-            t.append(str(src.log_path.name if src.log_path else "?"), style="bold")
+            lp = src.log_path
+            t.append(f"{lp.parent.name}/{lp.name}" if lp else "?", style="bold")
             s = self.state.start
             if s is not None:
-                t.append(f" · recorded on {s.host.hostname} ({s.host.os}, {s.host.chip})",
-                         style="dim")
-        with_main = self.screen_stack and isinstance(self.screen_stack[0], MainScreen)
-        if with_main and self.main.is_mounted:
-            self.main.update_title(t)
+                t.append(
+                    f" · recorded on {s.host.hostname} ({s.host.os}, {s.host.chip})", style="dim"
+                )
+        if self.screen_stack and isinstance(self.screen_stack[0], MainScreen):
+            main = self.screen_stack[0]
+            if main.is_mounted:
+                main.update_title(t)
 
     # ---- pool commands ----------------------------------------------------------------
     def select(self, name: str) -> None:
@@ -336,8 +348,9 @@ class GpumonApp(App[int]):
     def _refuse_in_replay(self) -> bool:
         if isinstance(self.source, ReplaySource):
             self.notify(ReplaySource.REFUSED, severity="warning", timeout=3)
-            self.post_message(self.CommandAnswered(self.selected or "", "", None,
-                                                   ReplaySource.REFUSED))
+            self.post_message(
+                self.CommandAnswered(self.selected or "", "", None, ReplaySource.REFUSED)
+            )
             return True
         return False
 
@@ -429,8 +442,11 @@ class GpumonApp(App[int]):
                 self.notify("skipped " + "; ".join(skipped), timeout=4)
             self._run_command(view.name, "set_policy", {"policy": candidate})
             return
-        self.notify(f"{view.name}: no other policy is available (" + "; ".join(skipped) + ")",
-                    severity="warning", timeout=4)
+        self.notify(
+            f"{view.name}: no other policy is available (" + "; ".join(skipped) + ")",
+            severity="warning",
+            timeout=4,
+        )
 
     def cycle_workload(self) -> None:
         if self._refuse_in_replay():
@@ -439,8 +455,11 @@ class GpumonApp(App[int]):
         if view is None:
             return
         current = view.workload or WORKLOADS[0]
-        nxt = WORKLOADS[(WORKLOADS.index(current) + 1) % len(WORKLOADS)] if current in \
-            WORKLOADS else WORKLOADS[0]
+        nxt = (
+            WORKLOADS[(WORKLOADS.index(current) + 1) % len(WORKLOADS)]
+            if current in WORKLOADS
+            else WORKLOADS[0]
+        )
         self._run_command(view.name, "set_workload", {"workload": nxt})
 
     # ---- crashes ----------------------------------------------------------------------
@@ -464,8 +483,11 @@ class GpumonApp(App[int]):
     def export_session(self) -> None:
         log = self.source.log_path
         if log is None:
-            self.notify("nothing to export: this session is not being recorded (--no-record)",
-                        severity="warning", timeout=4)
+            self.notify(
+                "nothing to export: this session is not being recorded (--no-record)",
+                severity="warning",
+                timeout=4,
+            )
             return
         self._export(log)
 
@@ -474,8 +496,7 @@ class GpumonApp(App[int]):
         try:
             path = export_markdown(log)
         except Exception as e:  # unreadable log, full disk: one line, the UI carries on
-            self.call_from_thread(self.notify, f"export failed: {e}", severity="error",
-                                  timeout=6)
+            self.call_from_thread(self.notify, f"export failed: {e}", severity="error", timeout=6)
             self.post_message(self.Exported(None, str(e)))
             return
         self.call_from_thread(self.notify, f"evidence report written to {path}", timeout=8)
@@ -500,8 +521,10 @@ class GpumonApp(App[int]):
 
     async def action_quit(self) -> None:
         if self.quitting:
-            self.notify("still stopping the pools… (workers that do not stop are killed "
-                        "after 15 s)", timeout=3)
+            self.notify(
+                "still stopping the pools… (workers that do not stop are killed after 15 s)",
+                timeout=3,
+            )
             return
         self.quitting = True
         if self.source.live:
@@ -538,18 +561,21 @@ class GpumonApp(App[int]):
         if not isinstance(self.source, ReplaySource):
             return
         r = self.source.replay
-        if relative:
-            target = r.position + value
-        else:
-            target = r.duration if value < 0 else value
-        self.source.seek(target)
+        end = r.duration if value < 0 else value
+        self.source.seek(r.position + value if relative else end)
 
 
 def export_markdown(log: Path) -> Path:
-    """Write the Markdown evidence report next to the log; returns its path."""
-    from gpumon.session import command_export  # the `gpumon export` implementation
+    """Write the Markdown evidence report next to the log (what `gpumon export LOG -f md`
+    prints) and return its path. A live log is read as it stands; its last line may be torn
+    mid-write, which the loader tolerates and the report mentions."""
+    from gpumon.session.command_export import render
+    from gpumon.session.log import load
 
-    return command_export.write_markdown(log)
+    session = load(log)
+    out = log.parent / EXPORT_NAME
+    out.write_text(render(session, "md"), encoding="utf-8")
+    return out
 
 
 def make_app(
@@ -583,7 +609,14 @@ def make_app(
             events = load(replay).events
         source = ReplaySource(replay, events, speed=speed, paused=paused, position=position)
     else:
-        source = LiveSource(pools, session_dir=session_dir, record=record, restart=restart,
-                            stall_after=stall_after, argv=argv)
-    return GpumonApp(source, follow_crashes=follow_crashes, refresh_hz=refresh_hz,
-                     screenshot_dir=screenshot_dir)
+        source = LiveSource(
+            pools,
+            session_dir=session_dir,
+            record=record,
+            restart=restart,
+            stall_after=stall_after,
+            argv=argv,
+        )
+    return GpumonApp(
+        source, follow_crashes=follow_crashes, refresh_hz=refresh_hz, screenshot_dir=screenshot_dir
+    )

@@ -29,15 +29,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_pool_options(parser, default_pools=" ".join(f"--pool {p}" for p in DEFAULT_POOLS))
     g = parser.add_argument_group("monitor")
     add_session_dir_argument(g)  # type: ignore[arg-type]
-    g.add_argument("--no-record", action="store_true",
-                   help="do not write a session log (crash artifacts go to a temporary folder)")
-    g.add_argument("--restart", action=argparse.BooleanOptionalAction, default=True,
-                   help="restart a crashed pool automatically, with backoff (default: on)")
-    g.add_argument("--follow-crashes", action="store_true",
-                   help="open the crash screen by itself on the first crash")
-    g.add_argument("--stall-after", type=positive_seconds, default=None, metavar="SECONDS",
-                   help="report a worker as stalled after this long without a message "
-                   "(default 3)")
+    g.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not write a session log (crash artifacts go to a temporary folder)",
+    )
+    g.add_argument(
+        "--restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart a crashed pool automatically, with backoff (default: on)",
+    )
+    g.add_argument(
+        "--follow-crashes",
+        action="store_true",
+        help="open the crash screen by itself on the first crash",
+    )
+    g.add_argument(
+        "--stall-after",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="report a worker as stalled after this long without a message (default 3)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
 
     pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():
-        print("gpumon: the live monitor needs a terminal; for a headless run use "
-              "`gpumon sweep`", file=sys.stderr)
+        print(
+            "gpumon: the live monitor needs a terminal; for a headless run use `gpumon sweep`",
+            file=sys.stderr,
+        )
         return 1
 
     from gpumon.tui.app import make_app

@@ -11,11 +11,12 @@ crash record grows. The same renderers back `gpumon crash` and the Markdown expo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
@@ -77,7 +78,7 @@ def ordered(report: CrashReport) -> tuple[Thread | None, list[Thread]]:
 
 
 class CrashScreen(Screen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "app.pop_screen", "back"),
         Binding("a", "toggle_all", "fold/unfold all"),
     ]
@@ -100,11 +101,14 @@ class CrashScreen(Screen[None]):
         self.shown_artifacts = len(rec.artifacts)
         c = rec.crash
         yield Static(crash_title(c), id="crash-title")
-        yield Static(Text.assemble(("Verdict: ", "bold"), (rec.verdict, "bold yellow")),
-                     id="crash-verdict")
+        yield Static(
+            Text.assemble(("Verdict: ", "bold"), (rec.verdict, "bold yellow")), id="crash-verdict"
+        )
         with VerticalScroll(id="crash-body"):
             if c.backend == "fault":
-                yield Static(Text(SYNTHETIC_NOTE, style="bold black on yellow"), classes="synthetic")
+                yield Static(
+                    Text(SYNTHETIC_NOTE, style="bold black on yellow"), classes="synthetic"
+                )
             v = versions_text(c)
             if v is not None:
                 yield Static(v)
@@ -121,8 +125,10 @@ class CrashScreen(Screen[None]):
             yield Static(Text(waiting, style="italic"), classes="crash-section")
             return
         source = "native stacks" if native is not None else "Python stacks (faulthandler)"
-        yield Static(Group(Text(source, style="bold underline"), render.header_renderable(main)),
-                     classes="crash-section")
+        yield Static(
+            Group(Text(source, style="bold underline"), render.header_renderable(main)),
+            classes="crash-section",
+        )
         crashed, others = ordered(main)
         if crashed is not None:
             yield Static(render.thread_renderable(crashed, main), classes="crash-thread")
@@ -132,8 +138,10 @@ class CrashScreen(Screen[None]):
         for t in in_driver:
             yield Static(render.driver_frames_renderable(t, main), classes="crash-section")
         if others:
-            yield Static(Text(f"Other threads ({len(others)}) — Enter or click to unfold",
-                              style="bold"), classes="crash-section")
+            yield Static(
+                Text(f"Other threads ({len(others)}) — Enter or click to unfold", style="bold"),
+                classes="crash-section",
+            )
             for t in others:
                 yield thread_fold(t, main)
         if native is not None and python is not None:
@@ -189,7 +197,7 @@ class CrashScreen(Screen[None]):
 class StallScreen(Screen[None]):
     """What a silent worker was doing: its Python stacks (and native ones under gdb)."""
 
-    BINDINGS = [Binding("escape,backspace", "app.pop_screen", "back")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,backspace", "app.pop_screen", "back")]
 
     def __init__(self, stall: ev.Stall) -> None:
         super().__init__(classes="crash-screen")
@@ -199,15 +207,20 @@ class StallScreen(Screen[None]):
         s = self.stall
         title = Text()
         title.append(" STALL ", style="bold white on red")
-        title.append(f" pool {s.pool} · no message for {s.silent_for:.1f} s · "
-                     f"{fmt.plural(s.threads, 'thread')}")
+        title.append(
+            f" pool {s.pool} · no message for {s.silent_for:.1f} s · "
+            f"{fmt.plural(s.threads, 'thread')}"
+        )
         yield Static(title, id="crash-title")
         with VerticalScroll(id="crash-body"):
             if s.native is not None:
                 yield Static(render.render_report(s.native))
             if s.stacks.strip():
-                yield Static(Group(Text("Python stacks (faulthandler)", style="bold"),
-                                   Text(s.stacks.rstrip())))
+                yield Static(
+                    Group(
+                        Text("Python stacks (faulthandler)", style="bold"), Text(s.stacks.rstrip())
+                    )
+                )
             if s.native is None and not s.stacks.strip():
                 yield Static(Text("no stacks were captured", style="italic"))
         yield Footer()

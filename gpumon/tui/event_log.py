@@ -8,10 +8,11 @@ same log.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -29,7 +30,15 @@ def _args(c: ev.Control) -> str:
     return ", ".join(f"{v}" for v in c.args.values() if v is not None)
 
 
-def describe(e: ev.Event) -> tuple[str, Text] | None:
+def shown_path(path: str, base: Path | None) -> str:
+    """Artifact paths relative to the session folder: shorter, and the same on every machine."""
+    if base is not None:
+        with contextlib.suppress(ValueError):
+            return Path(path).relative_to(base).as_posix()
+    return path
+
+
+def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
     """(kind, message) for an event worth a log line; None for the rest (samples, host)."""
     if isinstance(e, ev.SessionStart):
         h = e.host
@@ -89,8 +98,8 @@ def describe(e: ev.Event) -> tuple[str, Text] | None:
             return "artifact", Text(f"  note: {e.note}", style="dim")
         if what is None:
             what = e.kind
-        return "artifact", Text(f"  attached {what}" + (f": {e.path}" if e.path else ""),
-                                style="dim")
+        where = f": {shown_path(e.path, base)}" if e.path else ""
+        return "artifact", Text(f"  attached {what}{where}", style="dim")
     if isinstance(e, ev.Stall):
         t = Text()
         t.append(" STALL ", style=KIND_STYLE["stall"])
@@ -100,7 +109,8 @@ def describe(e: ev.Event) -> tuple[str, Text] | None:
     if isinstance(e, ev.PoolRestart):
         return "restart", Text(
             f"restarting in {e.delay:.1f} s (attempt {e.attempt}, "
-            f"{fmt.plural(e.crashes, 'crash')} so far)", style="yellow"
+            f"{fmt.plural(e.crashes, 'crash')} so far)",
+            style="yellow",
         )
     if isinstance(e, ev.PoolStopped):
         return "stopped", Text(f"stopped: {e.reason}, {e.ops_total:,} ops in the session")
@@ -113,8 +123,6 @@ def describe(e: ev.Event) -> tuple[str, Text] | None:
 class EventLog(OptionList):
     """Selectable log lines; crash and stall lines open their details."""
 
-    BINDINGS = [Binding("enter", "select", "details", show=False)]
-
     class Open(Message):
         """The user asked for the details behind a log line (a crash or a stall)."""
 
@@ -125,15 +133,16 @@ class EventLog(OptionList):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.t0: float | None = None
+        self.base: Path | None = None  # the session folder, for relative artifact paths
         self._events: dict[str, ev.Event] = {}
         self._seq = 0
         self.lines = 0
 
     def line_for(self, e: ev.Event) -> Option | None:
-        d = describe(e)
+        d = describe(e, self.base)
         if d is None:
             return None
-        kind, msg = d
+        _kind, msg = d
         pool = getattr(e, "pool", "")
         t = Text(f"+{fmt.clock(e.t - (self.t0 or e.t))} ", style="dim")
         if pool:

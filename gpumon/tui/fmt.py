@@ -62,6 +62,12 @@ def duration(value: float) -> str:
     return f"{h} h {m:02d} m"
 
 
+def uptime(value: float) -> str:
+    """Whole seconds: an uptime ticking in tenths would repaint its line 10 times a second."""
+    value = max(value, 0.0)
+    return f"{int(value)} s" if value < 60 else duration(value)
+
+
 def clock(value: float) -> str:
     """Session-relative time for the event log and the replay bar: `03:07.4`."""
     value = max(value, 0.0)
@@ -77,4 +83,6 @@ def percent(value: float | None) -> str:
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}" + ("es" if word.endswith(("s", "sh", "ch", "x")) else "s")

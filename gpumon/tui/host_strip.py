@@ -35,8 +35,9 @@ def host_text(h: ev.HostSample | None, cpu_count: int | None = None) -> Text:
             t.append(f" ({g.source})", style="dim")
     if h.monitor_cpu_percent is not None or h.monitor_rss is not None:
         t.append(" · gpumon ", style="dim")
-        t.append(f"CPU {fmt.percent(h.monitor_cpu_percent)} RSS {fmt.nbytes(h.monitor_rss)}",
-                 style="dim")
+        t.append(
+            f"CPU {fmt.percent(h.monitor_cpu_percent)} RSS {fmt.nbytes(h.monitor_rss)}", style="dim"
+        )
     t.append(" (psutil)", style="dim")
     return t
 

@@ -24,33 +24,84 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("question_mark", "?", "app.help", "help", "this help"),
     Key("q", "q", "app.quit", "quit", "quit: stops every pool cleanly and closes the session log"),
-    Key("tab", "tab / shift+tab", "app.focus_next", "", "move focus: pool panels, then the event "
-        "log"),
-    Key("1,2,3,4,5,6,7,8,9", "1 … 9", "select_pool_key", "", "select pool N (the number in "
-        "its panel's title); pool keys act on the selected pool"),
+    Key(
+        "tab",
+        "tab / shift+tab",
+        "app.focus_next",
+        "",
+        "move focus: pool panels, then the event log",
+    ),
+    Key(
+        "1,2,3,4,5,6,7,8,9",
+        "1 … 9",
+        "select_pool_key",
+        "",
+        "select pool N (the number in its panel's title); pool keys act on the selected pool",
+    ),
     Key("plus,equals_sign", "+", "threads(1)", "thread", "one more worker thread"),
     Key("minus", "-", "threads(-1)", "thread", "one worker thread fewer"),
-    Key("t", "t", "set_threads", "set threads", "type a thread count (1–256). During a crash or "
-        "a restart the pool remembers it and starts with it"),
+    Key(
+        "t",
+        "t",
+        "set_threads",
+        "set threads",
+        "type a thread count (1–256). During a crash or "
+        "a restart the pool remembers it and starts with it",
+    ),
     Key("p", "p", "pause", "pause", "pause / resume the selected pool"),
     Key("r", "r", "restart", "restart", "restart the selected pool (a new worker process)"),
-    Key("c", "c", "cycle_policy", "policy", "cycle the concurrency policy: per-thread → "
-        "shared → locked (policies the backend cannot do are skipped, and it says why)"),
+    Key(
+        "c",
+        "c",
+        "cycle_policy",
+        "policy",
+        "cycle the concurrency policy: per-thread → "
+        "shared → locked (policies the backend cannot do are skipped, and it says why)",
+    ),
     Key("w", "w", "cycle_workload", "workload", "cycle the workload: matmul (addmm) ↔ mlp"),
-    Key("x", "x", "last_crash", "crash", "open the latest crash (or Enter on a crash line in "
-        "the log)"),
-    Key("e", "e", "export", "export", "export the session as a Markdown evidence report next to "
-        "the log"),
-    Key("s", "s", "app.screenshot_svg", "svg", "save an SVG screenshot (into the session "
-        "folder; without one, the current directory)"),
-    Key("space", "space", "play_pause", "play/pause", "play / pause the replay", REPLAY,
-        priority=True),
+    Key(
+        "x",
+        "x",
+        "last_crash",
+        "crash",
+        "open the latest crash (or Enter on a crash line in the log)",
+    ),
+    Key(
+        "e",
+        "e",
+        "export",
+        "export",
+        "export the session as a Markdown evidence report next to the log",
+    ),
+    Key(
+        "s",
+        "s",
+        "app.screenshot_svg",
+        "svg",
+        "save an SVG screenshot (into the session folder; without one, the current directory)",
+    ),
+    Key(
+        "space",
+        "space",
+        "play_pause",
+        "play/pause",
+        "play / pause the replay",
+        REPLAY,
+        priority=True,
+    ),
     Key("less_than_sign", "<", "speed(-1)", "slower", "replay slower (¼× … 16×)", REPLAY),
     Key("greater_than_sign", ">", "speed(1)", "faster", "replay faster", REPLAY),
     Key("left", "← / →", "seek(-5)", "-5 s", "seek 5 s back / forward", REPLAY, priority=True),
     Key("right", "", "seek(5)", "", "", REPLAY, priority=True),
-    Key("home", "home / end", "seek_to(0)", "", "jump to the start / end of the recording",
-        REPLAY, priority=True),
+    Key(
+        "home",
+        "home / end",
+        "seek_to(0)",
+        "",
+        "jump to the start / end of the recording",
+        REPLAY,
+        priority=True,
+    ),
     Key("end", "", "seek_to(-1)", "", "", REPLAY, priority=True),
 )
 
@@ -73,8 +124,7 @@ def bindings(mode: str) -> list[Binding]:
             out += [Binding(str(i), f"select_pool({i})", show=False) for i in range(1, 10)]
             continue
         show = bool(k.footer) and not (mode == REPLAY and k.footer in FOOTER_LIVE_ONLY)
-        out.append(Binding(k.keys, k.action, k.footer or k.action, show=show,
-                           priority=k.priority))
+        out.append(Binding(k.keys, k.action, k.footer or k.action, show=show, priority=k.priority))
     return out
 
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import islice
 
-from rich.console import RenderableType
 from rich.text import Text
-from textual.widget import Widget
 
 from gpumon.state import PoolView
 from gpumon.tui import chart, fmt
+from gpumon.tui.lines import LinesWidget
 
 LABEL = 9  # width of the left label column
 CHART_SPAN = 60.0  # seconds of throughput history in the chart
 CHART_MAX_ROWS = 12
 NOW_WINDOW = 5  # samples averaged for "now" figures (0.5 s): one 100 ms window is too jumpy
 CELL = 17  # width of one thread's cell in the per-thread view
+SPARK = 6  # samples in a thread's sparkline (0.6 s)
+SLOW_HZ = 2.0  # refresh rate of the latency / memory / process lines
+NARROW = 50  # panels narrower than this (two pools at 80 columns) merge identity lines
 
 STATE_STYLE = {
     "running": "bold green",
@@ -65,19 +68,21 @@ def mean_rate(view: PoolView, n: int = NOW_WINDOW) -> tuple[float, float] | None
     """(ops/s, FLOP/s) over the last `n` sample windows of the current run."""
     if view.last is None or not view.history:
         return None
-    recent = list(view.history)[-n:]
+    recent = list(islice(reversed(view.history), n))
     return (
         sum(h[1] for h in recent) / len(recent),
         sum(h[2] for h in recent) / len(recent),
     )
 
 
-def thread_rate(hist: Sequence[float], n: int = NOW_WINDOW) -> float:
-    recent = list(hist)[-n:]
-    return sum(recent) / len(recent) if recent else 0.0
+def tail(values: Sequence[float], n: int) -> list[float]:
+    """The last `n` values, oldest first, without copying a whole deque."""
+    out = list(islice(reversed(values), n))
+    out.reverse()
+    return out
 
 
-class PoolPanel(Widget, can_focus=True):
+class PoolPanel(LinesWidget, can_focus=True):
     """A focusable panel for one pool; the app hands it the view and clock on each tick."""
 
     def __init__(self, view: PoolView, index: int, now: float) -> None:
@@ -85,6 +90,10 @@ class PoolPanel(Widget, can_focus=True):
         self.view = view
         self.index = index
         self.now = now
+        self._chart_key: tuple[object, ...] | None = None
+        self._chart_lines: list[Text] = []
+        self._slow_key: tuple[object, ...] | None = None
+        self._slow: tuple[Text | None, Text | None, Text | None] = (None, None, None)
         self._apply_classes()
 
     @property
@@ -94,7 +103,7 @@ class PoolPanel(Widget, can_focus=True):
     def update_view(self, view: PoolView, now: float) -> None:
         self.view, self.now = view, now
         self._apply_classes()
-        self.refresh()
+        self.rebuild()
 
     def _apply_classes(self) -> None:
         v = self.view
@@ -102,8 +111,12 @@ class PoolPanel(Widget, can_focus=True):
         self.set_class(v.state in ("crashed", "failed") or v.stalled, "-alarm")
         self.set_class(backend == "fault", "-synthetic")
         title = f"{self.index} {v.name}" if self.index <= 9 else v.name
-        self.border_title = title + (" · SYNTHETIC" if backend == "fault" else "")
-        self.border_subtitle = self._subtitle()
+        title += " · SYNTHETIC" if backend == "fault" else ""
+        if self.border_title != title:  # setting it repaints the border, even if unchanged
+            self.border_title = title
+        subtitle = self._subtitle()
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
 
     def _subtitle(self) -> str:
         v = self.view
@@ -112,64 +125,64 @@ class PoolPanel(Widget, can_focus=True):
         return ""
 
     # ---- drawing -------------------------------------------------------------------
-    def render(self) -> RenderableType:
-        width, height = self.content_size.width, self.content_size.height
-        if width <= 0 or height <= 0:
-            return Text("")
-        lines = self.build_lines(width, height)
-        out = Text("\n").join(t.copy() for t in lines[:height])
-        return out
-
     def build_lines(self, width: int, height: int) -> list[Text]:
         v = self.view
-        head = [self._state_line(), *self._identity_lines()]
+        narrow = width < NARROW
+        head = [self._state_line(), *self._identity_lines(narrow)]
         if v.failure is not None:
             head += self._failure_lines(width)
         else:
             head.append(self._now_line())
-        tail = [
-            t for t in (self._latency_line(), self._memory_line(), self._process_line()) if t
-        ]
+        latency, memory, process = self._slow_lines()
         control = self._control_line()
         running = v.last is not None and v.state in ("running", "paused")
         threads_all = self._thread_rows(width) if running else []
+        empty_memory = memory is not None and not (v.last and v.last.mem)
 
-        # Budget the rows by priority: identity and state, one row of threads, latency,
-        # process, memory, a 2-row chart, the last command, then more threads and chart rows.
+        # Rows are handed out by priority, so a small panel keeps what matters most:
+        # identity, state and "now" (always), one row of threads, latency, process, memory,
+        # a 2-row chart, the last command, then more thread rows and more chart rows.
         budget = height - len(head)
-        n_threads = min(len(threads_all), 1, max(budget, 0))
-        budget -= n_threads
-        kept_tail = []
-        for t in tail:
-            if budget > 0:
-                kept_tail.append(t)
-                budget -= 1
-        chart_rows = 0
-        if budget >= 2 and v.history:
-            chart_rows = 2
-            budget -= 2
-        show_control = control is not None and budget > 0
-        budget -= int(show_control)
-        extra_threads = min(max(len(threads_all) - n_threads, 0), max(budget, 0))
-        n_threads += extra_threads
-        budget -= extra_threads
-        if chart_rows:
-            grow = min(budget, CHART_MAX_ROWS - chart_rows)
-            chart_rows += max(grow, 0)
+        keep: dict[str, int] = {}
+
+        def take(key: str, rows: int) -> None:
+            nonlocal budget
+            if rows > 0 and budget >= rows:
+                keep[key] = keep.get(key, 0) + rows
+                budget -= rows
+
+        take("threads", min(len(threads_all), 1))
+        take("latency", int(latency is not None))
+        take("process", int(process is not None))
+        take("memory", int(memory is not None and not empty_memory))
+        if v.history:
+            take("chart", 2)
+        take("memory", int(empty_memory and "memory" not in keep))
+        take("control", int(control is not None))
+        extra = len(threads_all) - keep.get("threads", 0)
+        take("threads", min(max(extra, 0), budget))
+        if "chart" in keep:
+            take("chart", min(budget, CHART_MAX_ROWS - keep["chart"]))
 
         out = head
-        if chart_rows:
-            out += self._chart(width, chart_rows)
-        if n_threads:
-            rows = threads_all[:n_threads]
-            if n_threads < len(threads_all):
-                hidden = len(threads_all) - n_threads
+        if keep.get("chart"):
+            out += self._chart(width, keep["chart"])
+        n = keep.get("threads", 0)
+        if n:
+            rows = threads_all[:n]
+            if n < len(threads_all):
+                hidden = len(threads_all) - n
                 rows[-1] = rows[-1].copy()
-                rows[-1].append(f" +{hidden} rows", style="dim")
+                rows[-1].append(f" +{fmt.plural(hidden, 'row')}", style="dim")
             out += rows
-        out += kept_tail
-        if show_control and control is not None:
-            out.append(control)
+        for key, item in (
+            ("latency", latency),
+            ("memory", memory),
+            ("process", process),
+            ("control", control),
+        ):
+            if keep.get(key) and item is not None:
+                out.append(item)
         for t in out:
             t.no_wrap = True
             t.truncate(width, overflow="ellipsis")
@@ -190,7 +203,7 @@ class PoolPanel(Widget, can_focus=True):
         elif v.last is not None and v.config is not None and v.config.threads != v.last.threads:
             t.append(f" → {v.config.threads}", style="yellow")
         if state in ("running", "paused") and v.ready_t is not None:
-            t.append(f" · up {fmt.duration(self.now - v.ready_t)}")
+            t.append(f" · up {fmt.uptime(self.now - v.ready_t)}")
         if state == "starting" and v.attempt > 1:
             t.append(f" · attempt {v.attempt}")
         if v.stalled:
@@ -204,27 +217,44 @@ class PoolPanel(Widget, can_focus=True):
             t.append(f" · {v.stopped.reason}")
         return t
 
-    def _identity_lines(self) -> list[Text]:
+    def _identity_lines(self, narrow: bool = False) -> list[Text]:
         v = self.view
         r, c = v.ready, v.config
         out: list[Text] = []
+        synthetic = ("SYNTHETIC", "bold black on yellow")
         if r is not None:
             if r.backend == "fault":
                 what = r.device_name.removeprefix("synthetic (fault backend): ")
-                out.append(line("", ("SYNTHETIC", "bold black on yellow"), " ", what))
-                out.append(line("device", r.device, " — ", (r.device_reason, "dim")))
+                if narrow:  # the engine line would only repeat "synthetic"
+                    out.append(
+                        line("device", synthetic, f" {r.device} · pid {r.pid} · ", (what, "dim"))
+                    )
+                else:
+                    out.append(line("", synthetic, " ", what))
+                    out.append(line("device", r.device, " — ", (r.device_reason, "dim")))
+                    out.append(line("engine", r.framework, " · pid ", str(r.pid)))
             else:
                 out.append(
-                    line("device", (r.device, "bold"), " ", r.device_name, " — ",
-                         (r.device_reason, "dim"))
+                    line(
+                        "device",
+                        (r.device, "bold"),
+                        " ",
+                        r.device_name,
+                        " — ",
+                        (r.device_reason, "dim"),
+                    )
                 )
-            out.append(line("engine", r.framework, " · pid ", str(r.pid)))
+                out.append(line("engine", r.framework, " · pid ", str(r.pid)))
         else:
             backend = c.backend if c else "?"
             dev = (c.device or "auto") if c else "?"
+            parts: list[str | tuple[str, str]] = [
+                f"{backend}:{dev}",
+                ("  waiting for the worker", "dim"),
+            ]
             if backend == "fault":
-                out.append(line("", ("SYNTHETIC", "bold black on yellow"), " fault backend"))
-            out.append(line("device", f"{backend}:{dev}", ("  (waiting for the worker)", "dim")))
+                parts = [synthetic, " ", *parts]
+            out.append(line("device", *parts))
         out.append(self._work_line())
         return out
 
@@ -271,24 +301,38 @@ class PoolPanel(Widget, can_focus=True):
         return t
 
     def _chart(self, width: int, rows: int) -> list[Text]:
-        """Throughput over the last minute; the label column is the axis (top = max)."""
+        """Throughput over the last minute, one column per completed time slot; the label
+        column is the axis (top = max). Slots are aligned to the clock, so the chart changes
+        once per slot (about a second), not on every tick; "now" has the live figure."""
         v = self.view
         cols = max(width - LABEL, 8)
-        points = [(t, ops) for t, ops, _ in v.history]
-        values = chart.bucket(points, self.now, CHART_SPAN, cols)
+        step = CHART_SPAN / cols
+        current = math.floor(self.now / step)
+        key = (id(v), id(v.history), current, cols, rows, len(v.history) > 0)
+        if key == self._chart_key:
+            return self._chart_lines
+        values = chart.slots(v.history, current, cols, step)
         vmax = max((x for x in values if x is not None), default=0.0)
-        axis = [""] * rows
+        # With room to spare, the last row is a time axis; otherwise the span is in the label.
+        time_axis = rows >= 6
+        bar_rows = rows - 1 if time_axis else rows
+        axis = [""] * bar_rows
         axis[0] = fmt.si(vmax, "", digits=3).replace(" ", "")
         axis[-1] = "0"
-        if rows >= 3:
+        if bar_rows >= 3:
             axis[1] = "ops/s"
-        if rows >= 4:
+        if bar_rows >= 4 and not time_axis:
             axis[-2] = f"{CHART_SPAN:.0f} s"
         out = []
-        for lab, bar_row in zip(axis, chart.bars(values, rows, vmax), strict=True):
+        for lab, bar_row in zip(axis, chart.bars(values, bar_rows, vmax), strict=True):
             t = Text(f"{lab:>{LABEL - 2}} ▕", style="dim")
             t.append_text(bar_row)
             out.append(t)
+        if time_axis:
+            left, right = f"└ {CHART_SPAN:.0f} s ago", "now ┘"
+            gap = max(cols - len(left) - len(right), 1)
+            out.append(Text(" " * LABEL + left + "─" * gap + right, style="dim"))
+        self._chart_key, self._chart_lines = key, out
         return out
 
     def _thread_rows(self, width: int) -> list[Text]:
@@ -297,23 +341,35 @@ class PoolPanel(Widget, can_focus=True):
         if not slots:
             return []
         per_row = max((width - LABEL) // CELL, 1)
-        vmax = max((max(h) for h in v.thread_history.values() if h), default=0.0)
+        recent = {s: tail(h, SPARK) for s, h in v.thread_history.items()}
+        vmax = max((max(h) for h in recent.values() if h), default=0.0)
         rows: list[Text] = []
         for r in range(math.ceil(len(slots) / per_row)):
             t = label("threads" if r == 0 else "")
             for s in slots[r * per_row : (r + 1) * per_row]:
-                hist = v.thread_history[s]
-                rate = thread_rate(hist)
+                hist = recent[s]
+                now_part = hist[-NOW_WINDOW:]
+                rate = sum(now_part) / len(now_part) if now_part else 0.0
                 failed = s in v.thread_errors
                 t.append(f"T{s:<2}", style="bold red" if failed else "dim")
                 if failed:
                     t.append(" failed", style="red")
                     t.append(" " * (CELL - 10))
                     continue
-                t.append_text(chart.sparkline(list(hist), 6, vmax))
-                t.append(f" {fmt.si(rate, '', digits=2).strip():>5} ")
+                t.append_text(chart.sparkline(hist, SPARK, vmax))
+                t.append(f" {fmt.si(rate, '', digits=2).replace(' ', ''):>5} ")
             rows.append(t)
         return rows
+
+    def _slow_lines(self) -> tuple[Text | None, Text | None, Text | None]:
+        """Latency, memory and process lines, refreshed SLOW_HZ times a second: per-window
+        percentiles and CPU% jump about every 100 ms, which nobody can read at 10 Hz."""
+        v = self.view
+        key = (id(v), v.state, math.floor(self.now * SLOW_HZ), v.last is None)
+        if key != self._slow_key:
+            self._slow_key = key
+            self._slow = (self._latency_line(), self._memory_line(), self._process_line())
+        return self._slow
 
     def _latency_line(self) -> Text | None:
         s = self.view.last

@@ -9,13 +9,14 @@ from textual.widget import Widget
 from gpumon.tui import fmt
 
 
-def position_text(position: float, duration: float, speed: float, playing: bool,
-                  width: int) -> Text:
+def position_text(
+    position: float, duration: float, speed: float, playing: bool, width: int
+) -> Text:
     t = Text()
     t.append(" ▶ playing " if playing else " ‖ paused  ", style="bold black on cyan")
     t.append(f" {speed:g}× ", style="bold")
     t.append(f"{fmt.clock(position)} / {fmt.clock(duration)} ")
-    hint = "  space ‹ › ← → home end"
+    hint = "  space  < >  ← →  home end"
     bar_w = max(width - t.cell_len - len(hint), 10)
     done = int(bar_w * (position / duration)) if duration > 0 else bar_w
     done = min(max(done, 0), bar_w)
@@ -35,8 +36,9 @@ class ReplayBar(Widget):
         super().__init__(id=id)
         self.values = (0.0, 0.0, 1.0, False)
 
-    def update_position(self, position: float, duration: float, speed: float,
-                        playing: bool) -> None:
+    def update_position(
+        self, position: float, duration: float, speed: float, playing: bool
+    ) -> None:
         # Tenths of a second are what the bar shows; finer changes would only cost renders.
         values = (round(position, 1), duration, speed, playing)
         if values != self.values:

@@ -21,14 +21,24 @@ def speed(text: str) -> float:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("log", metavar="LOG",
-                        help="a session.jsonl, or a session folder that contains one")
-    parser.add_argument("--speed", type=speed, default=1.0, metavar="X",
-                        help="playback speed (default 1; < and > change it while playing)")
-    parser.add_argument("--paused", action="store_true",
-                        help="open paused at the start (space plays)")
-    parser.add_argument("--follow-crashes", action="store_true",
-                        help="open the crash screen by itself on the first crash")
+    parser.add_argument(
+        "log", metavar="LOG", help="a session.jsonl, or a session folder that contains one"
+    )
+    parser.add_argument(
+        "--speed",
+        type=speed,
+        default=1.0,
+        metavar="X",
+        help="playback speed (default 1; < and > change it while playing)",
+    )
+    parser.add_argument(
+        "--paused", action="store_true", help="open paused at the start (space plays)"
+    )
+    parser.add_argument(
+        "--follow-crashes",
+        action="store_true",
+        help="open the crash screen by itself on the first crash",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,12 +53,19 @@ def run(args: argparse.Namespace) -> int:
     for w in session.warnings:
         print(f"gpumon: {path}: {w}", file=sys.stderr)
     if not sys.stdout.isatty():
-        print("gpumon: replay needs a terminal; `gpumon export` turns a log into "
-              "csv/json/md", file=sys.stderr)
+        print(
+            "gpumon: replay needs a terminal; `gpumon export` turns a log into csv/json/md",
+            file=sys.stderr,
+        )
         return 1
 
     from gpumon.tui.app import make_app
 
-    app = make_app(replay=path, events=session.events, speed=args.speed, paused=args.paused,
-                   follow_crashes=args.follow_crashes)
+    app = make_app(
+        replay=path,
+        events=session.events,
+        speed=args.speed,
+        paused=args.paused,
+        follow_crashes=args.follow_crashes,
+    )
     return int(app.run() or 0)

@@ -196,13 +196,18 @@ class ReplaySource(EventSource):
     REFUSED = "this is a replay of a recording: pool controls are disabled"
 
     def __init__(
-        self, path: Path, events: Sequence[ev.Event], *, speed: float = 1.0, paused: bool = False,
+        self,
+        path: Path,
+        events: Sequence[ev.Event],
+        *,
+        speed: float = 1.0,
+        paused: bool = False,
         position: float | None = None,
     ) -> None:
         from gpumon.session.replay import Replay
 
         super().__init__()
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self.replay = Replay(list(events))
         self.replay.set_speed(speed)
         self.t0 = events[0].t if events else 0.0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
@@ -14,7 +16,7 @@ from gpumon.spec import MAX_THREADS
 class ThreadInput(ModalScreen[int | None]):
     """Dismisses with the number typed, or None on escape."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
     def __init__(self, pool: str, current: int, note: str = "") -> None:
         super().__init__(classes="thread-input")
@@ -26,10 +28,15 @@ class ThreadInput(ModalScreen[int | None]):
         with Vertical(id="thread-box") as box:
             box.border_title = f"threads for {self.pool}"
             box.border_subtitle = "enter sets · esc cancels"
-            yield Input(value=str(self.current), type="integer", id="thread-value",
-                        placeholder=f"1–{MAX_THREADS}")
-            yield Static(self.note or f"now {self.current}; 1–{MAX_THREADS}",
-                         id="thread-note", markup=False)
+            yield Input(
+                value=str(self.current),
+                type="integer",
+                id="thread-value",
+                placeholder=f"1–{MAX_THREADS}",
+            )
+            yield Static(
+                self.note or f"now {self.current}; 1–{MAX_THREADS}", id="thread-note", markup=False
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -39,7 +46,8 @@ class ThreadInput(ModalScreen[int | None]):
             n = 0
         if not 1 <= n <= MAX_THREADS:
             self.query_one("#thread-note", Static).update(
-                f"{event.value!r} is not a thread count: type 1–{MAX_THREADS}")
+                f"{event.value!r} is not a thread count: type 1–{MAX_THREADS}"
+            )
             return
         self.dismiss(n)
 
