@@ -95,16 +95,20 @@ class Runtime:
         gen = -1
         try:
             while True:
-                with self.cond:
-                    while self.paused and not self._must_exit(slot):
-                        self.cond.wait()
-                    if self._must_exit(slot):
-                        break
-                    wl, g = self.workload, self.generation
-                if g != gen:
-                    state = None  # drop the old tensors before building new ones
-                    state = self.backend.new_thread_state(wl, slot.index)
-                    gen = g
+                # Fast path without the lock: only a pause, a stop, a resize or a new
+                # workload needs it, and those are rare next to ops (thousands a second).
+                if self.paused or self.stopping or slot.index >= self.target or \
+                        self.generation != gen:
+                    with self.cond:
+                        while self.paused and not self._must_exit(slot):
+                            self.cond.wait()
+                        if self._must_exit(slot):
+                            break
+                        wl, g = self.workload, self.generation
+                    if g != gen:
+                        state = None  # drop the old tensors before building new ones
+                        state = self.backend.new_thread_state(wl, slot.index)
+                        gen = g
                 k = wl.sync_every
                 t0 = time.perf_counter()
                 if wl.policy == "locked":
