@@ -41,14 +41,13 @@ _THREAD = re.compile(
     r"^\s*(Current thread|Thread) (0x[0-9a-fA-F]+)(?: \[(.*)\])? \(most recent call first\):\s*$"
 )
 _STACK = re.compile(r"^\s*Stack \(most recent call first\):\s*$")
-_FILE = re.compile(r'^\s*File (?:"(.*)"|\?\?\?), line (\d+|\?\?\?) in (.*?)\s*$')
-_FATAL = re.compile(r"^\s*(Fatal Python error|Windows fatal exception): (.*?)\s*$")
+# No lazy group before `\s*$` here: on a long line of spaces that backtracks quadratically.
+_FILE = re.compile(r'^\s*File (?:"(.*)"|\?\?\?), line (\d+|\?\?\?) in (.*)$')
+_FATAL = re.compile(r"^\s*(Fatal Python error|Windows fatal exception): (.*)$")
 _TIMEOUT = re.compile(r"^\s*Timeout \((\d+:\d\d:\d\d(?:\.\d+)?)\)!\s*$")
 _C_STACK = re.compile(r"^\s*(?:Current thread's C stack trace|C stack) \(most recent call first\):")
-_BINARY = re.compile(
-    r"^\s*Binary file (?:\"(.*)\"|'<unknown>')"
-    r"(?:, at (.*)([+-])0x([0-9a-fA-F]+))? \[(0x[0-9a-fA-F]+)\]\s*$"
-)
+_BINARY_PREFIX = "Binary file "
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
 _EXTENSIONS = re.compile(r"^\s*Extension modules: ")
 # What faulthandler says instead of (or after) frames, and how gpumon words it.
 _THREAD_NOTES = {
@@ -113,7 +112,7 @@ class _Dump:
             self.started = True
             self.fatal = True
             self.report.message = stripped
-            self.report.signal = _SIGNALS.get(m.group(2), self.report.signal)
+            self.report.signal = _SIGNALS.get(m.group(2).strip(), self.report.signal)
             return
         m = _TIMEOUT.match(line)
         if m:
@@ -171,7 +170,7 @@ class _Dump:
                     index=len(self.current.frames),
                     file=m.group(1),
                     line=int(line) if line.isdigit() else None,
-                    symbol=m.group(3) if m.group(3) != "???" else None,
+                    symbol=m.group(3).strip() if m.group(3).strip() != "???" else None,
                     kind=PYTHON,
                 )
             )
@@ -185,9 +184,9 @@ class _Dump:
         self.unreadable += 1
 
     def _c_line(self, stripped: str) -> None:
-        m = _BINARY.match(stripped)
-        if m:
-            path, symbol, sign, offset, address = m.groups()
+        parsed = parse_binary_line(stripped)
+        if parsed is not None:
+            path, symbol, sign, offset, address = parsed
             image = basename(path) if path else None
             if path and image and image not in self.images:
                 self.images[image] = BinaryImage(name=image, path=path)
@@ -196,8 +195,8 @@ class _Dump:
                     index=len(self.c_frames),
                     image=image,
                     symbol=symbol or None,
-                    offset=int(offset, 16) if offset and sign == "+" else None,
-                    address=parse_hex(address),
+                    offset=offset if sign == "+" else None,
+                    address=address,
                 )
             )
             return
@@ -266,6 +265,38 @@ class _Dump:
                 + (f"; {self.c_note}" if self.c_note else ""),
             )
         )
+
+
+def parse_binary_line(
+    line: str,
+) -> tuple[str | None, str | None, str, int | None, int] | None:
+    """One C-stack line of `_Py_backtrace_symbols_fd` -> (path, symbol, sign, offset, address):
+
+        Binary file "/p/lib.so", at sym+0x1a [0x7f...]     Binary file "/p/lib.so" [0x7f...]
+        Binary file "/p/lib.so", at +0x1a [0x7f...]        Binary file '<unknown>' [0x7f...]
+
+    Split with rfind rather than one regex: paths and symbols are arbitrary text, and nested
+    greedy groups backtrack quadratically on a hostile line."""
+    if not line.startswith(_BINARY_PREFIX) or not line.endswith("]"):
+        return None
+    bracket = line.rfind(" [")
+    if bracket == -1 or not _HEX.fullmatch(line, bracket + 2, len(line) - 1):
+        return None
+    address = int(line[bracket + 2 : -1], 16)
+    what = line[len(_BINARY_PREFIX) : bracket]
+    if what == "'<unknown>'":
+        return None, None, "+", None, address
+    if not what.startswith('"'):
+        return None
+    at = what.rfind('", at ')
+    if at == -1:
+        return (what[1:-1], None, "+", None, address) if what.endswith('"') else None
+    path, location = what[1:at], what[at + 6 :]
+    cut = max(location.rfind("+0x"), location.rfind("-0x"))
+    if cut == -1 or not _HEX.fullmatch(location, cut + 1):
+        return None
+    symbol = location[:cut] or None
+    return path, symbol, location[cut], int(location[cut + 3 :], 16), address
 
 
 def parse_faulthandler(text: str, *, source_path: str | None = None) -> CrashReport:

@@ -33,13 +33,11 @@ from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame,
 
 MAGIC = "gpumon-native-stacks"
 _THREAD = re.compile(r"^Thread (\d+)(?:\.\d+)? \((.*)\):\s*$")
-_FRAME = re.compile(r"^#(\d+)\s+(?:(0x[0-9a-fA-F]+) in )?(.*?)\s*$")
-_FROM = re.compile(r"\s+from (\S.*)$")
-_AT = re.compile(r"\s+at (\S.*?):(\d+)$")
+_FRAME = re.compile(r"^#(\d+)[ \t]+(?:(0x[0-9a-fA-F]+) in )?(.*)$")
+_LINE_NUMBER = re.compile(r":(\d+)$")
 _LWP = re.compile(r"\bLWP (\d+)\b")
 _PTHREAD = re.compile(r"^Thread (0x[0-9a-fA-F]+)")
 _PROCESS = re.compile(r"\bprocess (\d+)\b")
-_NAME = re.compile(r'"(.*)"\s*$')
 _TERMINATED = re.compile(r"^Program (?:terminated with|received) signal (SIG[A-Z0-9]+)")
 _CURRENT = re.compile(r"^\[Current thread is (\d+)\b")
 _SIG_HEADER = re.compile(r"^(SIG[A-Z0-9]+|\w+)(?:\s*\((\d+)\))?$")
@@ -84,17 +82,22 @@ def parse_frame_line(line: str) -> tuple[Frame, str | None] | None:
     if not m:
         return None
     index, address, rest = m.groups()
+    rest = rest.strip()
     path = file = None
     lineno = None
-    fm = _FROM.search(rest)
-    if fm:
-        path = fm.group(1).strip()
-        rest = rest[: fm.start()]
+    # gdb ends a frame with " at FILE:LINE" (debug info) or " from LIB" (none); the last
+    # occurrence is the real one (arguments can contain either word). Found with rfind:
+    # a regex searched over a hostile line would backtrack quadratically.
+    num = _LINE_NUMBER.search(rest)
+    at = rest.rfind(" at ", 0, num.start()) if num else -1
+    if num and at != -1 and rest[at + 4 : num.start()].strip():
+        file, lineno = rest[at + 4 : num.start()].strip(), int(num.group(1))
+        rest = rest[:at]
     else:
-        am = _AT.search(rest)
-        if am:
-            file, lineno = am.group(1), int(am.group(2))
-            rest = rest[: am.start()]
+        frm = rest.rfind(" from ")
+        if frm != -1 and rest[frm + 6 :].strip():
+            path = rest[frm + 6 :].strip()
+            rest = rest[:frm]
     if rest.strip() == SIGNAL_HANDLER:
         symbol: str | None = SIGNAL_HANDLER
     else:
@@ -201,13 +204,18 @@ def parse_gdb(text: str, *, source_path: str | None = None) -> CrashReport:
 
 def _thread(number: int, inner: str) -> Thread:
     """`Thread 0x7f... (LWP 2245) "fault_worker-1"` (or `LWP 12`, `process 12`) -> Thread."""
-    name = _NAME.search(inner)
+    name = None
+    tail = inner.rstrip()
+    if tail.endswith('"'):
+        opening = tail.rfind('"', 0, len(tail) - 1)
+        if opening != -1:
+            name = tail[opening + 1 : -1]
     lwp = _LWP.search(inner) or _PROCESS.search(inner)
     if lwp is None and (pt := _PTHREAD.match(inner)) is not None:
         ident: int | None = parse_hex(pt.group(1))
     else:
         ident = int(lwp.group(1)) if lwp else None
-    return Thread(index=number, id=ident, name=name.group(1) if name else None)
+    return Thread(index=number, id=ident, name=name or None)
 
 
 def _apply_header(

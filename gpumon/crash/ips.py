@@ -22,8 +22,10 @@ from gpumon.crash.classify import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 _DECODER = json.JSONDecoder()
-# A header line is a one-line JSON object that names its bug type.
-_HEADER_LINE = re.compile(r'^[ \t]*\{.*"bug_type"\s*:.*\}[ \t]*$', re.M)
+# A header line is a one-line JSON object that names its bug type (a few hundred bytes).
+_LINE_START_BRACE = re.compile(r"^[ \t]*\{", re.M)
+_MAX_HEADER_LINE = 64 * 1024
+_MAX_HEADER_CANDIDATES = 1000
 # Tokens that matter for closing a truncated JSON document: strings (skipped whole), brackets
 # and commas. An unterminated string at the very end is matched so the scan can stop there.
 _JSON_TOKENS = re.compile(
@@ -34,13 +36,20 @@ _MAX_SALVAGE_TRIES = 3
 
 def find_header(text: str) -> tuple[int, int, dict[str, Any]] | None:
     """(start, end, header) of the first `.ips` metadata line in `text`, or None."""
-    for m in _HEADER_LINE.finditer(text):
+    for n, m in enumerate(_LINE_START_BRACE.finditer(text)):
+        if n >= _MAX_HEADER_CANDIDATES:
+            break
+        end = text.find("\n", m.start())
+        end = len(text) if end == -1 else end
+        line = text[m.start() : end]
+        if len(line) > _MAX_HEADER_LINE or '"bug_type"' not in line:
+            continue
         try:
-            header = json.loads(m.group(0))
+            header = json.loads(line)
         except (ValueError, RecursionError):
             continue
         if isinstance(header, dict) and "bug_type" in header:
-            return m.start(), m.end(), header
+            return m.start(), end, header
     return None
 
 

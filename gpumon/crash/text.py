@@ -17,19 +17,22 @@ from gpumon.crash._values import basename, parse_hex
 from gpumon.crash.classify import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
-_THREAD = re.compile(r"^Thread\s+(\d+)(\s+Crashed)?\s*::?[ \t]*(.*?)\s*$")
-_THREAD_NAME = re.compile(r"^Thread\s+(\d+)\s+name:\s*(.*?)\s*$")  # older iOS/macOS layout
-_FRAME = re.compile(r"^(\d+)\s+(.+?)\s+(0x[0-9a-fA-F]+)\s+(.*?)\s*$")
-_IMAGE = re.compile(
-    r"^\s*(0x[0-9a-fA-F]+)\s*-\s*(0x[0-9a-fA-F]+|\?\?\?)\s+\+?(.+?)\s+"
-    r"(?:\(([^)]*)\)\s+)?<([0-9A-Fa-f-]+)>\s*(.*?)\s*$"
+# Line patterns avoid lazy groups followed by `\s*`/`\s+`: on a long line of spaces those
+# backtrack quadratically, and a hostile file must not hang `gpumon crash`.
+_THREAD = re.compile(r"^Thread[ \t]+(\d+)([ \t]+Crashed)?[ \t]*::?(.*)$")
+_THREAD_NAME = re.compile(r"^Thread[ \t]+(\d+)[ \t]+name:(.*)$")  # older iOS/macOS layout
+_FRAME_START = re.compile(r"^(\d+)[ \t]+(?=\S)")
+_ADDRESS = re.compile(r"[ \t](0x[0-9a-fA-F]+)(?=[ \t]|$)")
+_IMAGE_RANGE = re.compile(
+    r"^[ \t]*(0x[0-9a-fA-F]+)[ \t]*-[ \t]*(0x[0-9a-fA-F]+|\?\?\?)[ \t]+(?=\S)"
 )
-_HEADER = re.compile(r"^([A-Z][A-Za-z /]*?):[ \t]+(.*?)\s*$")
-_PROCESS = re.compile(r"^(.*?)\s*\[(\d+)\]$")
+_UUID = re.compile(r"<([0-9A-Fa-f-]+)>")
+_HEADER = re.compile(r"^([A-Z][A-Za-z /]*?):[ \t]+(.*)$")
+_PROCESS = re.compile(r"^(.*)\[(\d+)\]$")
 _SIGNAL = re.compile(r"\((SIG[A-Z0-9]+)\)")
 _HEX_CODES = re.compile(r"^[0-9a-fA-Fx,\s]+$")
-_SOURCE = re.compile(r"\s*\(([^()]*?):(\d+)\)$")
-_OFFSET = re.compile(r"\s+\+\s+(\d+)$")
+_SOURCE = re.compile(r"\(([^()]*):(\d+)\)$")
+_OFFSET = re.compile(r"\+[ \t]+(\d+)$")
 _SECTION_END = re.compile(
     r"^(?:External Modification Summary|VM Region Summary|Model|Graphics|Error Formulating"
     r"|Full Report|Translated Report|Thread \d+ crashed with)"
@@ -54,24 +57,38 @@ def looks_like_text_report(text: str) -> bool:
     return _SNIFF.search(text) is not None
 
 
-def _frame(m: re.Match[str]) -> Frame:
-    index, image, address, rest = m.groups()
+def split_frame_line(line: str) -> tuple[int, str, str, str] | None:
+    """`N  image name  0xaddr  rest` -> (N, image, address, rest), or None."""
+    start = _FRAME_START.match(line)
+    if start is None:
+        return None
+    addr = _ADDRESS.search(line, start.end() - 1)
+    if addr is None:
+        return None
+    image = line[start.end() : addr.start()].strip()
+    if not image:
+        return None
+    return int(start.group(1)), image, addr.group(1), line[addr.end() :].strip()
+
+
+def _frame(parts: tuple[int, str, str, str]) -> Frame:
+    index, image, address, rest = parts
     rest = rest.removesuffix("[inlined]").rstrip()
     file = line = None
     src = _SOURCE.search(rest)
     if src:
-        file, line = src.group(1), int(src.group(2))
-        rest = rest[: src.start()]
+        file, line = src.group(1).strip(), int(src.group(2))
+        rest = rest[: src.start()].rstrip()
     offset = None
     off = _OFFSET.search(rest)
-    if off:
+    if off and (off.start() == 0 or rest[off.start() - 1] in " \t"):
         offset = int(off.group(1))
-        rest = rest[: off.start()]
+        rest = rest[: off.start()].rstrip()
     symbol: str | None = rest.strip() or None
     if symbol is not None and re.fullmatch(r"0x[0-9a-fA-F]+", symbol):
         symbol = None  # unsymbolicated: "0xbase + offset" is an offset into the image
     return Frame(
-        index=int(index),
+        index=index,
         image=None if image == "???" else image,
         symbol=symbol,
         offset=offset,
@@ -140,9 +157,9 @@ def _parse_text_only(text: str) -> CrashReport:
     for raw in text.splitlines():
         line = raw.rstrip()
         if mode == "images":
-            m = _IMAGE.match(line)
-            if m:
-                report.images.append(_image(m))
+            image = _image(line)
+            if image is not None:
+                report.images.append(image)
                 continue
             if not line.strip():
                 continue
@@ -156,16 +173,16 @@ def _parse_text_only(text: str) -> CrashReport:
             asi.append(line.strip())
             continue
         if mode == "thread" and current is not None:
-            m = _FRAME.match(line.strip())
-            if m:
-                current.frames.append(_frame(m))
+            parts = split_frame_line(line.strip())
+            if parts:
+                current.frames.append(_frame(parts))
                 continue
         if mode == "skip":
             continue
         m = _THREAD.match(line)
         if m:
             number = int(m.group(1))
-            name, queue = _name_and_queue(m.group(3))
+            name, queue = _name_and_queue(m.group(3).strip())
             current = threads.get(number)
             if current is None:
                 current = Thread(index=number, name=name, queue=queue)
@@ -177,7 +194,7 @@ def _parse_text_only(text: str) -> CrashReport:
             continue
         m = _THREAD_NAME.match(line)
         if m:
-            names[int(m.group(1))] = _name_and_queue(m.group(2))
+            names[int(m.group(1))] = _name_and_queue(m.group(2).strip())
             continue
         if line.startswith("Application Specific Information:"):
             mode = "asi"
@@ -197,9 +214,9 @@ def _parse_text_only(text: str) -> CrashReport:
             continue
         m = _HEADER.match(line)
         if m and m.group(1) not in fields:
-            fields[m.group(1)] = m.group(2)
+            fields[m.group(1)] = m.group(2).strip()
         elif m and m.group(1) == "Exception Codes" and "Exception Codes 2" not in fields:
-            fields["Exception Codes 2"] = m.group(2)
+            fields["Exception Codes 2"] = m.group(2).strip()
     _apply_fields(report, fields)
     for number, (name, queue) in names.items():
         t = threads.get(number)
@@ -219,12 +236,25 @@ def _parse_text_only(text: str) -> CrashReport:
     return report
 
 
-def _image(m: re.Match[str]) -> BinaryImage:
-    start, end, name, _version, uuid, path = m.groups()
+def _image(line: str) -> BinaryImage | None:
+    """`0x1000 - 0x1fff name (version) <uuid> /path` -> BinaryImage, or None."""
+    r = _IMAGE_RANGE.match(line)
+    if r is None:
+        return None
+    u = _UUID.search(line, r.end())
+    if u is None:
+        return None
+    start, end = r.groups()
+    name = line[r.end() : u.start()].strip()
+    if name.endswith(")") and "(" in name:
+        name = name[: name.rfind("(")].strip()  # drop "(version)"
+    name = name.removeprefix("+")  # older reports mark the app's own images with "+"
+    uuid = u.group(1)
+    path = line[u.end() :].strip()
     base = parse_hex(start)
     top = parse_hex(end) if end != "???" else None
     clean_path = path if path and path != "???" else None
-    shown = basename(clean_path) if clean_path else (name if name != "???" else None)
+    shown = basename(clean_path) if clean_path else (name if name not in ("", "???") else None)
     return BinaryImage(
         name=shown,
         path=clean_path,
@@ -238,7 +268,7 @@ def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
     process = fields.get("Process")
     if process:
         m = _PROCESS.match(process)
-        report.process_name = m.group(1) if m else process
+        report.process_name = m.group(1).strip() if m else process
         report.pid = int(m.group(2)) if m else None
     report.os_version = fields.get("OS Version")
     crashed = fields.get("Triggered by Thread")

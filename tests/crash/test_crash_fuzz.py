@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
@@ -195,3 +197,34 @@ def test_ips_values_of_the_wrong_type(edits: list[tuple[tuple[Any, ...], Any]]) 
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit replaced a parent: fine, skip this one
     check(parse_ips, LLVM_HEADER + "\n" + json.dumps(body))
+
+
+# Hostile long lines: each once made a line regex backtrack quadratically (minutes on a
+# 200 KB line). Linear parsing takes milliseconds; the bound only catches a regression.
+N = 200_000
+HOSTILE = {
+    "text frame, long space run": "Process: x [1]\nThread 0 Crashed:\n0 a" + " " * N + "b\n",
+    "text frame symbol spaces": "Thread 0 Crashed:\n0   img   0x1   sym" + " " * N + "x\n",
+    "text image spaces": "Process: x [1]\nBinary Images:\n0x1 - 0x2 a" + " " * N + "b\n",
+    "text offsets": "Thread 0 Crashed:\n0   img   0x1   sym" + " + " * N + "x\n",
+    "text sources": "Thread 0 Crashed:\n0   img   0x1   sym" + " (a:1" * N + "\n",
+    "gdb at": "Thread 1 (LWP 1):\n#0  f ()" + " at x" * N + "\n",
+    "gdb from": "Thread 1 (LWP 1):\n#0  f ()" + " from x" * N + " y\n",
+    "gdb spaces": "Thread 1 (LWP 1):\n#0  f" + " " * N + "x\n",
+    "gdb name quotes": "Thread 1 (LWP 1" + ' "x' * N + "):\n#0  f ()\n",
+    "faulthandler fatal spaces": "Fatal Python error: x" + " " * N + "y\n",
+    "faulthandler file": 'Current thread 0x1 (most recent call first):\n  File "'
+    + '", line 1 in ' * N
+    + "\n",
+    "faulthandler c stack": "Fatal Python error: x\nCurrent thread's C stack trace (most recent "
+    'call first):\n  Binary file "' + '", at +0x1' * N + " [\n",
+    "ips header": "{" + '"bug_type":1,' * N + "\n",
+    "ips strings": '{"bug_type":"309"}\n{"a":"' + "\\\\" * N,
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_long_lines_parse_in_linear_time(name: str) -> None:
+    t0 = time.perf_counter()
+    check(parse_report, HOSTILE[name])
+    assert time.perf_counter() - t0 < 5.0
