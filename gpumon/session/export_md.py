@@ -122,7 +122,7 @@ class _Report:
         self.add("## Environment", "")
         self.add(
             *_table(
-                ["", ""],
+                ["Machine", "As recorded when the session started"],
                 [
                     ["Host", h.hostname],
                     ["OS", f"{h.os_version} ({h.os}, {h.machine})"],
@@ -540,6 +540,9 @@ def command_line(argv: Sequence[str]) -> str:
         elif first.startswith("python"):
             return shlex.join(argv)  # a script of the user's own: keep it as it was
         return shlex.join(["gpumon", *rest])
+    if first.endswith(".py"):
+        # sys.argv of a script run as `python3 script.py` has lost the interpreter.
+        return shlex.join(["python3", *argv])
     return shlex.join(argv)
 
 

@@ -41,7 +41,7 @@ def test_no_trace_in_any_format(gpumon, tmp_path, fmt: str) -> None:
 def test_redacted_md_keeps_the_evidence_readable(gpumon) -> None:
     md = gpumon("export", SESSION, "--redact").out
     assert "| Host | <host> |" in md
-    assert "cd ~\n~/src/gpumon/tests/fixtures/sessions/record.py redact-home" in md
+    assert "cd ~\npython3 ~/src/gpumon/tests/fixtures/sessions/record.py redact-home" in md
     assert "~/src/gpumon/gpumon/worker/backends/fault.py:27" in md  # crashed thread's frames
 
 
