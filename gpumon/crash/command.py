@@ -67,15 +67,25 @@ def run(args: argparse.Namespace) -> int:
     from gpumon.crash.model import CrashParseError
 
     name = "<stdin>" if args.file == "-" else args.file
-    try:
-        report = _load(args.file)
-        python = _load(args.python) if getattr(args, "python", None) else None
-    except CrashParseError as e:
-        return _fail(name, str(e))
-    except (RecursionError, MemoryError) as e:
-        return _fail(name, f"too large or too deeply nested to read ({type(e).__name__})")
-    except Exception as e:  # a parser bug must still not print a traceback at the user
-        return _fail(name, f"could not be read (internal error: {type(e).__name__}: {e})")
+    report = python = None
+    for which in ("file", "python"):
+        path = getattr(args, which, None)
+        if path is None:
+            continue
+        shown = "<stdin>" if path == "-" else path
+        try:
+            loaded = _load(path)
+        except CrashParseError as e:
+            return _fail(shown, str(e))
+        except (RecursionError, MemoryError) as e:
+            return _fail(shown, f"too large or too deeply nested to read ({type(e).__name__})")
+        except Exception as e:  # a parser bug must still not print a traceback at the user
+            return _fail(shown, f"could not be read (internal error: {type(e).__name__}: {e})")
+        if which == "file":
+            report = loaded
+        else:
+            python = loaded
+    assert report is not None
     try:
         if args.json:
             _print_json(report, python)

@@ -32,6 +32,7 @@ does not know) becomes its own crashed thread entry. Lines the process printed b
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from gpumon.crash._values import basename, parse_hex
 from gpumon.crash.classify import classify_report
@@ -99,7 +100,8 @@ class _Dump:
         self.c_frames: list[Frame] = []
         self.c_note: str | None = None
         self.c_seen = False
-        self.preamble: list[str] = []
+        # Only the last lines before the dump matter (a stderr capture can be long).
+        self.preamble: deque[str] = deque(maxlen=_PREAMBLE_LINES)
         self.started = False
         self.fatal = False
         self.unreadable = 0
@@ -221,7 +223,7 @@ class _Dump:
         crashed = next((t for t in report.threads if t.crashed), None)
         report.crashed_thread_index = crashed.index if crashed is not None else None
         if self.preamble:
-            report.application_specific_information = "\n".join(self.preamble[-_PREAMBLE_LINES:])
+            report.application_specific_information = "\n".join(self.preamble)
         report.images = list(self.images.values())
         for t in report.threads:
             if not t.frames and t.note is None:
