@@ -24,20 +24,6 @@ BUNDLE_VERSION = 1
 MAX_INLINE = 1 << 20  # bytes of one artifact inlined; a bigger file is cut and marked
 
 
-def portable(session: LoadedSession, e: ev.Event) -> ev.Event:
-    """The event with artifact paths relative to the session folder again."""
-    if isinstance(e, ev.CrashArtifact) and e.path:
-        report = e.report
-        if report is not None and report.source_path:
-            report = msgspec.structs.replace(
-                report, source_path=session.relative(report.source_path)
-            )
-        return msgspec.structs.replace(e, path=session.relative(e.path), report=report)
-    if isinstance(e, ev.PoolReady) and e.artifacts_dir:
-        return msgspec.structs.replace(e, artifacts_dir=session.relative(e.artifacts_dir))
-    return e
-
-
 def _artifact(
     session: LoadedSession, path: str, crash_ids: list[str], kinds: list[str]
 ) -> dict[str, Any]:
@@ -88,7 +74,7 @@ def export_json(session: LoadedSession, redactor: Redactor | None = None) -> str
             "host": msgspec.to_builtins(start.host),
         },
         "warnings": session.warnings,
-        "events": [msgspec.to_builtins(portable(session, e)) for e in session.events],
+        "events": [msgspec.to_builtins(session.portable(e)) for e in session.events],
         "artifacts": [_artifact(session, p, ids, kinds) for p, (ids, kinds) in files.items()],
     }
     if redactor is not None:

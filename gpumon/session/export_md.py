@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from gpumon import analysis
 from gpumon import events as ev
-from gpumon.crash.model import SYSTEM, UNKNOWN, CrashReport
+from gpumon.crash.model import SYSTEM, UNKNOWN
 from gpumon.session.log import LoadedSession
 from gpumon.session.times import utc_human
-from gpumon.state import CrashRecord
+from gpumon.state import CrashRecord, SessionState
 from gpumon.tui.fmt import duration, nbytes, plural, seconds, si
 
 # The fault backend's own words for itself (PoolReady.framework); repeated wherever it appears
@@ -50,17 +50,18 @@ class _Report:
         self.t0 = session.first_t
         self.ready: dict[str, list[ev.PoolReady]] = {}
         self.backend: dict[str, str] = {}
-        self.crashes: dict[str, CrashRecord] = {}
+        # The screen's own reducer gathers each crash with its artifacts, so the report and
+        # the crash screen cannot pair them differently.
+        state = SessionState()
         for e in session.events:
+            state.apply(e)
             if isinstance(e, ev.PoolStarting):
                 self.backend.setdefault(e.pool, e.config.backend)
             elif isinstance(e, ev.PoolReady):
                 self.ready.setdefault(e.pool, []).append(e)
                 self.backend[e.pool] = e.backend
-            elif isinstance(e, ev.Crash):
-                self.crashes[e.crash_id] = CrashRecord(e)
-            elif isinstance(e, ev.CrashArtifact) and e.crash_id in self.crashes:
-                self.crashes[e.crash_id].artifacts.append(e)
+        self.crashes: dict[str, CrashRecord] = state.crashes
+        self.cells = analysis.cells(analysis.runs(session.events))
         self.out: list[str] = []
 
     # ---- helpers -------------------------------------------------------------------
@@ -257,7 +258,7 @@ class _Report:
         return None
 
     def throughput(self) -> None:
-        cells = analysis.cells(analysis.runs(self.s.events))
+        cells = self.cells
         self.add("## Throughput vs threads", "")
         if not cells:
             self.add("No measured samples in this session.", "")
@@ -328,7 +329,7 @@ class _Report:
             )
 
     def crash_rates(self) -> None:
-        cells = analysis.cells(analysis.runs(self.s.events))
+        cells = self.cells
         if not cells:
             return
         self.add("## Crash rate per thread count", "")
@@ -442,8 +443,10 @@ class _Report:
 
             self.add(
                 markdown_summary(
-                    self.portable(report),
-                    self.portable(python) if native is not None and python is not None else None,
+                    self.s.portable_report(report),
+                    self.s.portable_report(python)
+                    if native is not None and python is not None
+                    else None,
                 ).rstrip("\n"),
                 "",
             )
@@ -469,15 +472,6 @@ class _Report:
                 )
             self.add("")
 
-    def portable(self, report: CrashReport) -> CrashReport:
-        """The report with its source path relative to the session folder, so the printed
-        `File:` line does not depend on where the folder lies."""
-        if not report.source_path:
-            return report
-        import msgspec
-
-        return msgspec.structs.replace(report, source_path=self.s.relative(report.source_path))
-
     def stalls(self) -> None:
         stalls = [e for e in self.s.events if isinstance(e, ev.Stall)]
         if not stalls:
@@ -492,7 +486,7 @@ class _Report:
             if e.native is not None:
                 from gpumon.crash.render import markdown_summary
 
-                self.add(markdown_summary(self.portable(e.native)).rstrip("\n"), "")
+                self.add(markdown_summary(self.s.portable_report(e.native)).rstrip("\n"), "")
             if e.stacks.strip():
                 lines = e.stacks.rstrip("\n").splitlines()
                 self.add("Python stacks (faulthandler, on demand):", "", "```", *lines, "```", "")

@@ -16,7 +16,9 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
+from gpumon.crash.model import CrashReport
 from gpumon.session import paths
+from gpumon.tui.fmt import plural
 
 _MAX_LISTED = 20  # line numbers named per warning; the rest are counted
 
@@ -69,6 +71,21 @@ class LoadedSession:
             return Path(path).relative_to(self.folder.resolve()).as_posix()
         except ValueError:
             return path
+
+    def portable(self, e: ev.Event) -> ev.Event:
+        """A copy of the event with its artifact paths relative again, as the recorder wrote
+        them: what exports show, so they do not depend on where the folder lies."""
+        if isinstance(e, ev.CrashArtifact) and e.path:
+            report = self.portable_report(e.report) if e.report is not None else None
+            return msgspec.structs.replace(e, path=self.relative(e.path), report=report)
+        if isinstance(e, ev.PoolReady) and e.artifacts_dir:
+            return msgspec.structs.replace(e, artifacts_dir=self.relative(e.artifacts_dir))
+        return e
+
+    def portable_report(self, report: CrashReport) -> CrashReport:
+        if not report.source_path:
+            return report
+        return msgspec.structs.replace(report, source_path=self.relative(report.source_path))
 
 
 def log_file(path: str | os.PathLike[str]) -> Path:
@@ -124,7 +141,7 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
             )
         events.append(e)
     for reason, numbers in problems.items():
-        warnings.append(f"skipped {_plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
+        warnings.append(f"skipped {plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
     if torn:
         warnings.append(torn)  # last, like the line it is about
     loaded = LoadedSession(path=p, events=events, warnings=warnings)
@@ -215,7 +232,3 @@ def _ranges(numbers: list[int]) -> str:
     if len(numbers) > _MAX_LISTED:
         text += f" and {len(numbers) - _MAX_LISTED} more"
     return text
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")

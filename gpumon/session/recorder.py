@@ -38,9 +38,11 @@ from gpumon import __version__
 from gpumon import events as ev
 from gpumon.latency import hist_percentile, merge
 from gpumon.session import paths
+from gpumon.supervisor.capture import safe_name
 
 FULL_RESOLUTION = 300.0  # seconds from the start during which every sample is written
 WINDOW = 1.0  # afterwards: at most one sample line per pool (and host) per this many seconds
+MAX_PENDING = 256  # samples held for one window, whatever their intervals claim
 IMPORTED = "imported"  # artifacts/ subfolder for evidence copied in from elsewhere
 
 
@@ -115,8 +117,7 @@ class Recorder:
             cwd=cwd,
             host=host,
         )
-        with self._lock:
-            self._write(start, sync=True)
+        self._write(start, sync=True)
         _fsync_dir(self.folder)  # the file's name must survive a power cut, not just its data
 
     # ---- the listener --------------------------------------------------------------
@@ -186,7 +187,7 @@ class Recorder:
         if pending is None:
             pending = self._pending[s.pool] = []
         pending.append(s)
-        if sum(p.interval for p in pending) >= self.window - 1e-9:
+        if sum(p.interval for p in pending) >= self.window - 1e-9 or len(pending) >= MAX_PENDING:
             self._flush_pool(s.pool, merged=True)
 
     def _flush_pool(self, pool: str, *, merged: bool) -> None:
@@ -245,7 +246,7 @@ class Recorder:
         rel = self._relative(src)
         if rel is not None:
             return rel, ""
-        dest_dir = self.artifacts_dir / IMPORTED / _safe(crash_id)
+        dest_dir = self.artifacts_dir / IMPORTED / safe_name(crash_id)
         dest = dest_dir / src.name
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)
@@ -333,10 +334,6 @@ def _same_window_shape(a: ev.Sample, b: ev.Sample) -> bool:
 
 def _join(note: str, extra: str) -> str:
     return f"{note}; {extra}" if note and extra else note or extra
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "crash"
 
 
 def _fsync_dir(folder: Path) -> None:
