@@ -43,6 +43,7 @@ _CURRENT = re.compile(r"^\[Current thread is (\d+)\b")
 _SIG_HEADER = re.compile(r"^(SIG[A-Z0-9]+|\w+)(?:\s*\((\d+)\))?$")
 _ADDRESS_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE"}  # si_addr is the fault address
 SIGNAL_HANDLER = "<signal handler called>"
+_MAX_ARGS_SCAN = 64 * 1024
 
 
 # A thread header followed by a frame, or a lone `bt` starting with frame #0.
@@ -64,7 +65,9 @@ def _split_args(text: str) -> tuple[str | None, str]:
     if not text.endswith(")"):
         return (text or None), ""
     depth = 0
-    for i in range(len(text) - 1, -1, -1):
+    # Argument lists are short; a scan that goes on this long is not one (hostile input).
+    stop = max(-1, len(text) - 1 - _MAX_ARGS_SCAN)
+    for i in range(len(text) - 1, stop, -1):
         ch = text[i]
         if ch == ")":
             depth += 1

@@ -101,7 +101,7 @@ def _text_body(header: dict[str, Any], rest: str, source_path: str | None) -> Cr
 
     if not rest.strip():
         raise CrashParseError("the .ips file has a header line but no report body")
-    report = parse_text(rest, source_path=source_path)
+    report = parse_text(rest, source_path=source_path, full_report=False)
     report.format = "ips-text"
     report.bug_type = as_str(header.get("bug_type")) or report.bug_type
     report.process_name = report.process_name or as_str(header.get("app_name"))

@@ -132,9 +132,14 @@ def split_full_report(text: str) -> tuple[str, str | None]:
     return head, text[start:]
 
 
-def parse_text(text: str, *, source_path: str | None = None) -> CrashReport:
-    """Parse a classic text report (optionally with an embedded Full Report JSON)."""
-    text_part, json_part = split_full_report(text)
+def parse_text(
+    text: str, *, source_path: str | None = None, full_report: bool = True
+) -> CrashReport:
+    """Parse a classic text report (optionally with an embedded Full Report JSON).
+
+    `full_report=False` ignores any embedded `.ips` part: used for the text body of an `.ips`
+    file, so a crafted file cannot make the two parsers call each other without end."""
+    text_part, json_part = split_full_report(text) if full_report else (text, None)
     report = _parse_text_only(text_part)
     if json_part is not None:
         report = _merge_full_report(report, json_part)
@@ -309,10 +314,17 @@ def _check(
         report.warnings.append(
             f"the crashed thread {crashed_index}'s backtrace is missing (report truncated?)"
         )
+    # Threads are numbered from 0; a gap means sections were lost. Walk only as far as the
+    # first few gaps: a hostile "Thread 999999999:" must not build a billion-number range.
     numbers = sorted(threads)
-    missing = sorted(set(range(numbers[-1] + 1)) - set(numbers))
-    if missing:
-        shown = ", ".join(str(n) for n in missing[:8]) + (" ..." if len(missing) > 8 else "")
+    if numbers[-1] + 1 != len(numbers):
+        missing: list[int] = []
+        n = 0
+        while len(missing) < 9 and n <= numbers[-1]:
+            if n not in threads:
+                missing.append(n)
+            n += 1
+        shown = ", ".join(str(x) for x in missing[:8]) + (" ..." if len(missing) > 8 else "")
         report.warnings.append(f"thread sections missing: {shown}")
     if crashed_index is None:
         report.warnings.append("the report does not say which thread crashed")

@@ -220,6 +220,11 @@ HOSTILE = {
     'call first):\n  Binary file "' + '", at +0x1' * N + " [\n",
     "ips header": "{" + '"bug_type":1,' * N + "\n",
     "ips strings": '{"bug_type":"309"}\n{"a":"' + "\\\\" * N,
+    "huge thread numbers": "Process: x [1]\nThread 999999999999 Crashed:\n0   a   0x1   b\n",
+    "text and ips headers alternating": 'Crashed Thread: 1\n{"bug_type":"109"}\n' * 20_000,
+    "ips with text bodies holding ips headers": (
+        '{"bug_type":"109"}\nProcess: x [1]\nCrashed Thread: 0\n' * 20_000
+    ),
 }
 
 
