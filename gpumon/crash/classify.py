@@ -330,8 +330,12 @@ def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
     """One factual line: what killed the process, where, on which thread, and which other
     threads were inside a GPU driver at that moment. `python` is a faulthandler report of the
     same crash, used to add where the crashed thread's Python code was."""
-    parts: list[str] = [_what(report)]
     crashed = report.crashed_thread
+    if crashed is None and not (report.signal or report.exception_type) and report.message:
+        # A stall snapshot (gdb kind: snapshot, faulthandler's timeout dump): nothing crashed.
+        n = len(report.threads)
+        return f"{report.message} ({n} thread{'s' if n != 1 else ''}, none crashed)"
+    parts: list[str] = [_what(report)]
     if crashed is not None:
         frame = first_interesting(crashed)
         if frame is not None:

@@ -233,7 +233,7 @@ def _apply_header(
     sig = _SIG_HEADER.match(header.get("signal", ""))
     signal = sig.group(1) if sig else signal_line
     if kind == "snapshot":
-        report.message = "snapshot of every thread (no crash)"
+        report.message = "stall snapshot of every thread"
         return
     report.signal = signal
     addr = header.get("si_addr")

@@ -135,6 +135,7 @@ def test_gdb_snapshot_is_not_a_crash() -> None:
     r = parse_report(text)
     assert r.signal is None and r.crashed_thread is None and r.message
     assert r.warnings == []
+    assert verdict(r) == "stall snapshot of every thread (3 threads, none crashed)"
 
 
 @pytest.mark.parametrize(
@@ -261,6 +262,7 @@ def test_real_faulthandler_samples(path: Path) -> None:
     if kind == "timeout-snapshot":
         assert r.message.startswith("Timeout (0:00:00.2") and r.crashed_thread is None
         assert len(r.threads) == 2 and r.signal is None
+        assert verdict(r) == f"{r.message} (2 threads, none crashed)"
         return
     crashed = r.crashed_thread
     assert crashed is not None and crashed.frames and crashed.frames[0].kind == PYTHON
