@@ -45,6 +45,8 @@ EXPORT_NAME = "report.md"
 class MainScreen(Screen[None]):
     """Title, host strip, one panel per pool, the event log, (replay bar), footer."""
 
+    AUTO_FOCUS = ""  # the first pool panel takes focus once it exists (see sync)
+
     def __init__(self, mode: str) -> None:
         super().__init__(id="main")
         self.mode = mode
@@ -80,7 +82,7 @@ class MainScreen(Screen[None]):
                 grid.styles.grid_size_columns = min(len(self.panels), 2)
                 if self.gapp.selected is None:
                     self.gapp.select(name)
-                    self.call_after_refresh(panel.focus)
+                    self.call_after_refresh(self._initial_focus, panel)
                 continue
             moving = view.state in ("running", "paused", "restarting") and panel.now != now
             if everything or name in dirty or moving or panel.view is not view:
@@ -95,6 +97,10 @@ class MainScreen(Screen[None]):
         log.base = self.gapp.source.session_dir
         self.gapp.update_title()
         self.gapp.call_later(self.gapp.begin)
+
+    def _initial_focus(self, panel: PoolPanel) -> None:
+        if self.app.focused is None:  # never steal focus from what the user chose
+            panel.focus()
 
     def update_title(self, text: Text) -> None:
         self.query_one("#title-bar", Static).update(text)
@@ -188,7 +194,7 @@ class GpumonApp(App[int]):
             refused: str = "",
         ) -> None:
             super().__init__()
-            self.pool, self.op, self.control, self.refused = pool, op, control, refused
+            self.pool, self.op, self.answer, self.refused = pool, op, control, refused
 
     class Exported(Message):
         def __init__(self, path: Path | None, error: str = "") -> None:
@@ -281,6 +287,10 @@ class GpumonApp(App[int]):
         t = time.monotonic()
         dt, self._last_tick = t - self._last_tick, t
         self.source.tick(dt)
+        self.draw()
+
+    def draw(self) -> None:
+        """Bring every widget up to date with the state (only what changed repaints)."""
         main = self.main
         if not main.is_mounted:
             return
@@ -549,6 +559,7 @@ class GpumonApp(App[int]):
             if r.position >= r.duration:
                 self.source.seek(0.0)
             r.play()
+        self.draw()
 
     def replay_speed(self, step: int) -> None:
         if not isinstance(self.source, ReplaySource):
@@ -556,6 +567,7 @@ class GpumonApp(App[int]):
         r = self.source.replay
         i = min(range(len(SPEEDS)), key=lambda k: abs(SPEEDS[k] - r.speed))
         r.set_speed(SPEEDS[min(max(i + step, 0), len(SPEEDS) - 1)])
+        self.draw()
 
     def replay_seek(self, value: float, *, relative: bool) -> None:
         if not isinstance(self.source, ReplaySource):
@@ -563,6 +575,7 @@ class GpumonApp(App[int]):
         r = self.source.replay
         end = r.duration if value < 0 else value
         self.source.seek(r.position + value if relative else end)
+        self.draw()
 
 
 def export_markdown(log: Path) -> Path:

@@ -10,9 +10,11 @@ crash record grows. The same renderers back `gpumon crash` and the Markdown expo
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import ClassVar
 
+import msgspec
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
@@ -72,6 +74,22 @@ def thread_fold(thread: Thread, report: CrashReport) -> Collapsible:
     )
 
 
+def inside(path: str, folder: Path | None) -> str:
+    """`artifacts/fault-1/stderr.log` for a file in the session folder, else the path."""
+    if folder is not None:
+        with contextlib.suppress(ValueError):
+            return Path(path).relative_to(folder).as_posix()
+    return path
+
+
+def shown_dir(folder: Path) -> str:
+    """The folder relative to the working directory when it is below it (shorter, and the
+    same wherever the repository is checked out), else absolute."""
+    with contextlib.suppress(ValueError, OSError):
+        return folder.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    return str(folder)
+
+
 def ordered(report: CrashReport) -> tuple[Thread | None, list[Thread]]:
     crashed = report.crashed_thread
     return crashed, [t for t in report.threads if t is not crashed]
@@ -126,7 +144,9 @@ class CrashScreen(Screen[None]):
             return
         source = "native stacks" if native is not None else "Python stacks (faulthandler)"
         yield Static(
-            Group(Text(source, style="bold underline"), render.header_renderable(main)),
+            Group(
+                Text(source, style="bold underline"), render.header_renderable(self._portable(main))
+            ),
             classes="crash-section",
         )
         crashed, others = ordered(main)
@@ -153,6 +173,13 @@ class CrashScreen(Screen[None]):
             parts += [thread_fold(t, python) for t in py_others]
             yield Collapsible(*parts, title=_plain(title), collapsed=False)  # type: ignore[arg-type]
 
+    def _portable(self, report: CrashReport) -> CrashReport:
+        """The report with its file named inside the session folder, as the artifacts are."""
+        if not report.source_path:
+            return report
+        folder = self.app.source.session_dir  # type: ignore[attr-defined]
+        return msgspec.structs.replace(report, source_path=inside(report.source_path, folder))
+
     def _stderr(self, rec: CrashRecord) -> ComposeResult:
         text = rec.text("stderr")
         if not text.strip():
@@ -166,13 +193,17 @@ class CrashScreen(Screen[None]):
 
     def _artifacts(self, rec: CrashRecord) -> RenderableType:
         source = self.app.source  # type: ignore[attr-defined]
-        t = Text("Artifacts\n", style="bold")
+        folder = source.session_dir
+        t = Text("Artifacts", style="bold")
+        if folder is not None:
+            t.append(f" (paths inside the session folder {shown_dir(folder)})", style="dim")
+        t.append("\n")
         shown = False
         for a in rec.artifacts:
             if a.path:
                 shown = True
                 t.append(f"  {a.kind:<13}", style="bold")
-                t.append(f"{source.resolve(a.path)}\n")
+                t.append(f"{inside(a.path, folder)}\n")
         if not shown:
             t.append("  none saved yet\n", style="dim")
         for note in rec.notes:
@@ -224,8 +255,3 @@ class StallScreen(Screen[None]):
             if s.native is None and not s.stacks.strip():
                 yield Static(Text("no stacks were captured", style="italic"))
         yield Footer()
-
-
-def artifact_path(source_dir: Path | None, path: str) -> Path:
-    p = Path(path)
-    return source_dir / p if source_dir is not None and not p.is_absolute() else p

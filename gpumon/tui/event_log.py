@@ -169,7 +169,8 @@ class EventLog(OptionList):
         if follow and self.highlighted is not None:
             self.highlighted = self.option_count - 1
         elif at_bottom:
-            self.scroll_end(animate=False, immediate=True)
+            # After the new lines are laid out: before that there is nothing to scroll to.
+            self.call_after_refresh(self.scroll_end, animate=False)
 
     def _rebuild(self, new: list[Option]) -> None:
         keep = [self.get_option_at_index(i) for i in range(self.option_count)] + new

@@ -48,6 +48,9 @@ STATE_MARK = {
 }
 
 
+COMMAND_NAMES = {"set_threads": "threads", "set_policy": "policy", "set_workload": "workload"}
+
+
 def label(name: str, style: str = "dim") -> Text:
     return Text(f"{name:<{LABEL}}", style=style)
 
@@ -418,8 +421,9 @@ class PoolPanel(LinesWidget, can_focus=True):
         if c is None:
             return None
         t = label("last cmd")
+        name = COMMAND_NAMES.get(c.command, c.command)
         args = " ".join(f"{v}" for v in c.args.values() if v is not None)
-        t.append(f"{c.command} {args}".strip())
+        t.append(f"{name} {args}".strip())
         if c.ok:
             t.append(" ✓ ", style="green")
         else:

@@ -1,0 +1,39 @@
+"""Test helpers for the TUI: wait on predicates (a live monitor never goes idle), read the
+screen as text, and find the committed demo recording."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "tests" / "fixtures" / "tui" / "demo"
+DEMO_LOG = DEMO / "session.jsonl"
+
+
+async def wait_for(pred: Callable[[], object], timeout: float = 30.0, what: str = "",
+                   step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for "
+                                 f"{what or getattr(pred, '__name__', 'a condition')}")
+        await asyncio.sleep(step)
+
+
+def screen_text(app: App) -> str:
+    """What the terminal shows, as plain text (one line per row)."""
+    update = app.screen._compositor.render_full_update()
+    return "\n".join("".join(strip.text for strip in line) for line in update.strips)
+
+
+def copy_demo(dest: Path) -> Path:
+    """A writable copy of the demo session folder (exports write next to the log)."""
+    folder = dest / "demo"
+    shutil.copytree(DEMO, folder)
+    return folder / "session.jsonl"

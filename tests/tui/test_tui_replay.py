@@ -1,0 +1,244 @@
+"""The monitor driven by keys over the committed demo recording (no workers: fast, exact).
+
+The recording (tests/fixtures/tui/demo, made by its record.py with real pools): torch:cpu and a
+synthetic fault pool; torch 1 → 2 threads at 6.7 s; fault → 2 threads at 9.7 s and SIGSEGV at
+10.1 s; threads set back to 1 while it is down (10.55 s); restart at 12.6 s; torch switches to
+the locked policy at 16.2 s; the session ends at 21.4 s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Collapsible
+
+from gpumon import events as ev
+from gpumon.tui.app import GpumonApp, make_app
+from gpumon.tui.crash_screen import CrashScreen
+from gpumon.tui.event_log import EventLog
+from gpumon.tui.help_screen import HelpScreen
+from gpumon.tui.pool_panel import PoolPanel
+from gpumon.tui.source import ReplaySource
+
+from .helpers import DEMO_LOG, copy_demo, screen_text, wait_for
+
+CRASH_AT = 10.09
+
+
+def replay(position: float | None = None, paused: bool = True, **kw) -> GpumonApp:
+    return make_app(replay=DEMO_LOG, position=position, paused=paused, **kw)
+
+
+def panel_text(app: GpumonApp, pool: str) -> str:
+    panel = app.main.panels[pool]
+    return "\n".join(t.plain for t in panel._lines)
+
+
+async def test_mid_run_panels_show_what_runs_where_and_how_fast() -> None:
+    app = replay(9.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: len(app.main.panels) == 2 and app.main.panels["fault"]._lines)
+        await pilot.pause()
+        fault, torch = panel_text(app, "fault"), panel_text(app, "torch:cpu")
+        assert "SYNTHETIC" in fault and "SYNTHETIC" in app.main.panels["fault"].border_title
+        assert "● running · 1 thread" in fault
+        assert "● running · 2 threads" in torch
+        assert "torch 2.13" in torch and "cpu" in torch
+        assert "kops/s" in torch and "GFLOP/s" in torch
+        assert "latency  p50" in torch and "p99" in torch
+        assert "process  CPU" in torch and "MiB" in torch
+        assert "T0" in torch and "T1" in torch  # per-thread activity
+        text = screen_text(app)
+        assert "replay · demo/session.jsonl" in text
+        assert "host CPU" in text and "GiB" in text
+
+
+async def test_crash_restart_countdown_and_remembered_threads() -> None:
+    app = replay(11.8)
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: "fault" in app.main.panels and app.main.panels["fault"]._lines)
+        fault = panel_text(app, "fault")
+        # restart at 11.07 + 1.5 s; the thread count typed during the crash is kept
+        assert "↻ restarting in 0.8 s · 1 thread next start" in fault
+        assert "crashed 1 time" in app.main.panels["fault"].border_subtitle
+        assert "threads 1 ✓ pool is crashed; it will start" in fault  # the answer to it
+        log = app.main.query_one(EventLog)
+        await wait_for(lambda: log.option_count >= 15, 5, "the log")
+        lines = [str(log.get_option_at_index(i).prompt) for i in range(log.option_count)]
+        assert any("CRASH SIGSEGV" in ln for ln in lines)
+        # the log follows its tail: the newest line is in view
+        await wait_for(lambda: "restarting in 1.5 s" in screen_text(app), 5, "the log's tail")
+
+
+async def test_play_pause_speed_and_seek_keys() -> None:
+    app = replay(5.0)
+    async with app.run_test(size=(120, 36)) as pilot:
+        src = app.source
+        assert isinstance(src, ReplaySource)
+        r = src.replay
+        assert not r.playing and r.position == 5.0
+        await pilot.press("right")
+        assert r.position == 10.0
+        assert app.state.pools["fault"].crashes == 0  # 10.0 s: just before the crash
+        await pilot.press("right")
+        assert app.state.pools["fault"].crashes == 1
+        await pilot.press("left", "left")
+        assert r.position == 5.0 and app.state.pools["fault"].crashes == 0
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert r.speed == 4.0
+        await pilot.press("less_than_sign")
+        assert r.speed == 2.0
+        await pilot.press("end")
+        assert r.position == r.duration
+        await pilot.press("home")
+        assert r.position == 0.0
+        await pilot.press("space")
+        assert r.playing
+        await wait_for(lambda: r.position > 1.0, 5, "the replay to move")
+        await pilot.press("space")
+        assert not r.playing
+        bar = screen_text(app).splitlines()[-2]
+        assert "paused" in bar and "2×" in bar and "/ 00:21.4" in bar
+
+
+async def test_playing_feeds_events_into_the_same_state() -> None:
+    app = replay(9.0, paused=False, speed=8.0)
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: app.state.crashes, 10, "the recorded crash to be replayed")
+        (rec,) = app.state.crashes.values()
+        assert rec.crash.signal == "SIGSEGV" and rec.crash.threads == 2
+        await wait_for(lambda: app.state.pools["fault"].state == "running"
+                       and app.state.pools["fault"].attempt == 2, 10)
+        log = app.main.query_one(EventLog)
+        assert any(isinstance(log.event_at(i), ev.Crash) for i in range(log.option_count))
+
+
+async def test_pool_controls_are_refused_with_a_message() -> None:
+    messages = []
+    app = replay(9.5)
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await wait_for(lambda: app.main.panels)
+        for key in ("plus", "minus", "t", "p", "r", "c", "w"):
+            await pilot.press(key)
+        await pilot.pause()
+        refused = [m for m in messages if isinstance(m, GpumonApp.CommandAnswered)]
+        assert len(refused) == 7
+        assert all("replay" in m.refused and m.answer is None for m in refused)
+        assert app.state.pools["fault"].threads == 1  # nothing changed
+
+
+async def test_enter_on_the_crash_line_opens_the_crash_screen() -> None:
+    app = replay(15.0)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.main.panels)
+        await wait_for(lambda: isinstance(app.focused, PoolPanel), 5, "the first panel's focus")
+        await pilot.press("tab", "tab")  # panels, then the log
+        log = app.main.query_one(EventLog)
+        assert app.focused is log
+        # focusing the log puts the cursor on the latest crash
+        assert isinstance(log.event_at(log.highlighted), ev.Crash)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, CrashScreen))
+        text = screen_text(app)
+        assert "CRASH #1" in text and "SIGSEGV" in text and "2 threads" in text
+        assert "Verdict:" in text
+        assert "SYNTHETIC" in text
+        # the crashed thread first, by its OS-level name, from the native (gdb) stacks
+        crashed = next(ln for ln in text.splitlines() if "CRASHED" in ln)
+        assert '"fault_worker-' in crashed
+        assert text.index(crashed) < text.index("Other threads")
+        folds = list(app.screen.query(Collapsible))
+        others = [f for f in folds if "Thread" in str(f.title)]
+        assert others and all(f.collapsed for f in others)
+        await pilot.press("a")
+        assert not any(f.collapsed for f in folds)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CrashScreen)
+
+
+async def test_crash_screen_lists_stderr_and_artifacts_inside_the_session() -> None:
+    app = replay(15.0)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await wait_for(lambda: app.main.panels)
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, CrashScreen))
+        screen = app.screen
+        assert isinstance(screen, CrashScreen)
+        body = screen.query_one("#crash-body")
+        body.scroll_end(animate=False)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "worker stderr" in text and "injecting segv" in text
+        assert "artifacts/fault-1/native-stacks.txt" in text
+        assert "artifacts/fault-1/faulthandler.txt" in text
+
+
+async def test_follow_crashes_opens_the_first_crash_by_itself() -> None:
+    app = replay(9.9, paused=False, speed=2.0, follow_crashes=True)
+    async with app.run_test(size=(120, 36)):
+        await wait_for(lambda: isinstance(app.screen, CrashScreen), 10)
+        assert app.screen.crash_id.startswith("fault-1-")
+        # evidence that arrives after the crash (gdb stacks, faulthandler) fills the screen in
+        await wait_for(lambda: "native stacks" in screen_text(app), 10)
+
+
+async def test_help_screen_lists_every_key() -> None:
+    app = replay(9.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for key in ("+", "-", "t", "p", "r", "c", "w", "x", "e", "s", "q", "space", "1 … 9"):
+            assert f" {key} " in f" {text} ", key
+        assert "SYNTHETIC" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_export_writes_the_markdown_report_next_to_the_log(tmp_path: Path) -> None:
+    log = copy_demo(tmp_path)
+    messages = []
+    app = make_app(replay=log, paused=True, position=15.0)
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await pilot.press("e")
+        await wait_for(lambda: any(isinstance(m, GpumonApp.Exported) for m in messages), 30)
+    (done,) = [m for m in messages if isinstance(m, GpumonApp.Exported)]
+    assert done.error == "" and done.path == log.parent / "report.md"
+    report = done.path.read_text()
+    assert "SIGSEGV" in report and "fault" in report
+
+
+async def test_svg_screenshot_goes_where_it_says(tmp_path: Path) -> None:
+    app = make_app(replay=DEMO_LOG, paused=True, position=9.5, screenshot_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: app.main.panels)
+        await pilot.press("s")
+        await wait_for(lambda: list(tmp_path.glob("*.svg")), 10)
+    (svg,) = tmp_path.glob("*.svg")
+    assert "<svg" in svg.read_text()[:200]
+
+
+async def test_usable_at_80x24() -> None:
+    app = replay(9.5)
+    async with app.run_test(size=(80, 24)):
+        await wait_for(lambda: len(app.main.panels) == 2 and app.main.panels["fault"]._lines)
+        text = screen_text(app)
+        assert "SYNTHETIC" in text and "kops/s" in text
+        for pool in ("fault", "torch:cpu"):
+            panel = panel_text(app, pool)
+            assert "state" in panel and "now" in panel and "threads" in panel
+        assert "events" in text and "paused" in text
+
+
+async def test_number_keys_select_pools() -> None:
+    app = replay(9.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.focused, PoolPanel), 5, "the first panel's focus")
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.selected == "torch:cpu" and isinstance(app.focused, PoolPanel)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.selected == "fault"
+        assert app.main.panels["fault"].has_class("-selected")
+        assert not app.main.panels["torch:cpu"].has_class("-selected")
