@@ -85,7 +85,8 @@ def main(argv: list[str]) -> int:
         cmd = [sys.executable, "-m", "gpumon", "--session-dir", tmp]
         for p in pools:
             cmd += ["--pool", p]
-        shell = f"cd {ROOT} && exec {' '.join(cmd)}"
+        # COLUMNS/LINES in our environment would override the tmux window's size.
+        shell = f"cd {ROOT} && exec env -u COLUMNS -u LINES {' '.join(cmd)}"
         launched = time.monotonic()
         tmux("new-session", "-d", "-s", SESSION, "-x", str(w), "-y", str(h), shell)
         try:

@@ -1,0 +1,148 @@
+"""End to end with real worker processes: keys in, real crashes out, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from gpumon import events as ev
+from gpumon.spec import parse_pool
+from gpumon.tui.app import GpumonApp, make_app
+from gpumon.tui.crash_screen import CrashScreen
+from gpumon.tui.event_log import EventLog
+from gpumon.tui.source import LiveSource
+
+from .helpers import ROOT, screen_text, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def gone(pids: list[int]) -> bool:
+    return not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids)
+
+
+def worker_pids(app: GpumonApp) -> list[int]:
+    """Every process the pools run (workers and, where used, gdb around them)."""
+    src = app.source
+    assert isinstance(src, LiveSource) and src.supervisor is not None
+    pids = []
+    for pool in src.supervisor.pools.values():
+        w = pool.worker
+        if w is not None:
+            pids += [w.proc.pid, w.pid]
+    return pids
+
+
+async def test_fault_pool_crashes_at_two_threads_while_torch_carries_on(tmp_path: Path) -> None:
+    pools = [parse_pool("fault,threads=1"), parse_pool("torch:cpu,size=64")]
+    app = make_app(pools=pools, session_dir=tmp_path, restart=False)
+    answers: list[GpumonApp.CommandAnswered] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, GpumonApp.CommandAnswered):
+            answers.append(message)
+
+    async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
+        fault, torch = app.state.pools["fault"], app.state.pools["torch:cpu"]
+        await wait_for(lambda: fault.last and torch.last, 120, "samples from both pools")
+        assert "kops/s" in screen_text(app) or "ops/s" in screen_text(app)
+
+        await pilot.press("1", "plus")  # the fault pool, one more thread: armed at 2
+        await wait_for(lambda: app.state.crashes, 30, "the crash")
+        (rec,) = app.state.crashes.values()
+        assert rec.crash.pool == "fault" and rec.crash.signal == "SIGSEGV"
+        assert rec.crash.threads == 2
+        assert app.state.pools["fault"].state == "crashed"
+        log = app.main.query_one(EventLog)
+        await wait_for(lambda: any(isinstance(log.event_at(i), ev.Crash)
+                                   for i in range(log.option_count)), 5, "the crash line")
+
+        # the other pool keeps measuring
+        before = torch.ops_total
+        await wait_for(lambda: torch.ops_total > before and torch.state == "running", 10)
+
+        # the crash screen, with the stacks once they are attached
+        await wait_for(lambda: rec.python is not None or rec.native is not None, 20, "stacks")
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, CrashScreen), 5)
+        await wait_for(lambda: "fault_worker-" in screen_text(app), 10, "the crashed thread")
+        text = screen_text(app)
+        assert "SIGSEGV" in text and "Verdict:" in text and "SYNTHETIC" in text
+        await pilot.press("escape")
+
+        # threads changed while the pool is down: remembered for its next start
+        await pilot.press("minus")
+        await wait_for(lambda: any(a.op == "set_threads" for a in answers), 10)
+        (answer,) = [a for a in answers if a.op == "set_threads"][-1:]
+        assert answer.answer is not None and answer.answer.ok
+        assert "1" in answer.answer.detail
+        await wait_for(lambda: "1 thread next start" in "\n".join(
+            t.plain for t in app.main.panels["fault"]._lines), 5)
+
+        # restart: a new worker, at the remembered thread count, and it stays up
+        await pilot.press("r")
+        await wait_for(lambda: fault.state == "running" and fault.attempt == 2 and fault.last
+                       and fault.last.threads == 1, 60, "the restarted pool")
+        pids = worker_pids(app)
+        assert pids
+
+        await pilot.press("q")
+        await wait_for(lambda: app.return_code is not None, 40, "the app to exit")
+    assert app.return_code == 0
+    assert gone(pids), "a worker outlived the monitor"
+    # the session log was closed cleanly and says so
+    (log_file,) = tmp_path.glob("*/session.jsonl")
+    last = json.loads(log_file.read_text().splitlines()[-1])
+    assert last["type"] == "session_end" and last.get("reason", "quit") == "quit"
+
+
+async def test_a_pool_that_cannot_start_says_why_and_the_others_carry_on() -> None:
+    pools = [parse_pool("mlx:cuda"), parse_pool("fault,threads=1")]
+    app = make_app(pools=pools, record=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        mlx, fault = app.state.pools["mlx:cuda"], app.state.pools["fault"]
+        await wait_for(lambda: mlx.state == "failed" and fault.last, 60)
+        panel = "\n".join(t.plain for t in app.main.panels["mlx:cuda"]._lines)
+        assert mlx.failure is not None
+        assert f"error    {mlx.failure.message}"[:40] in panel
+        assert "fix" in panel
+        assert app.main.panels["mlx:cuda"].has_class("-alarm")
+        pids = worker_pids(app)
+        await pilot.press("q")
+        await wait_for(lambda: gone(pids), 40)
+
+
+def test_the_monitor_process_never_imports_torch_or_mlx() -> None:
+    """Run the app with a real torch pool in a fresh interpreter and look at sys.modules."""
+    probe = textwrap.dedent("""
+        import asyncio, json, sys
+        from gpumon.spec import parse_pool
+        from gpumon.tui.app import make_app
+
+        async def main():
+            app = make_app(pools=[parse_pool("torch:cpu,size=64"), parse_pool("mlx:cpu,size=64"),
+                                  parse_pool("fault")], record=False)
+            async with app.run_test(size=(120, 36)) as pilot:
+                pools = app.state.pools.values()
+                while not all(p.last or p.state == "failed" for p in pools):
+                    await asyncio.sleep(0.1)
+                states = {p.name: p.state for p in pools}
+                await pilot.press("q")
+                while app.is_running:
+                    await asyncio.sleep(0.1)
+            loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "mlx"))
+            print(json.dumps({"states": states, "loaded": loaded}))
+
+        asyncio.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=170, cwd=ROOT, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["states"]["torch:cpu"] == "running", result
+    assert result["loaded"] == [], result["loaded"]

@@ -1,0 +1,48 @@
+"""SVG snapshots of the screens, rendered by replaying the committed demo recording.
+
+Deterministic because nothing here reads a clock that moves: the replay is pinned to a position
+and paused, so uptimes, countdowns, the history chart and the log's relative times all come
+from the recording. Paths are shown relative to the working directory, hence the chdir.
+Update after an intended change with `pytest tests/tui --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gpumon.tui.app import make_app
+
+from .helpers import DEMO_LOG, ROOT
+
+MID_RUN = 9.5  # both pools running, torch at 2 threads, the fault pool about to be raised
+RESTARTING = 11.8  # the fault pool crashed, restarting in 0.8 s at the remembered 1 thread
+RECOVERED = 18.0  # back up at 1 thread; torch on the locked policy
+
+
+@pytest.fixture(autouse=True)
+def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+def pinned(position: float):  # noqa: ANN201 - GpumonApp
+    return make_app(replay=DEMO_LOG, position=position, paused=True)
+
+
+def test_pools_mid_run(snap_compare) -> None:
+    assert snap_compare(pinned(MID_RUN), terminal_size=(120, 36))
+
+
+def test_crash_and_restart_countdown(snap_compare) -> None:
+    assert snap_compare(pinned(RESTARTING), terminal_size=(120, 36))
+
+
+def test_crash_screen(snap_compare) -> None:
+    assert snap_compare(pinned(RECOVERED), press=["x"], terminal_size=(120, 36))
+
+
+def test_help_screen(snap_compare) -> None:
+    assert snap_compare(pinned(MID_RUN), press=["question_mark"], terminal_size=(120, 36))
+
+
+def test_small_terminal_80x24(snap_compare) -> None:
+    assert snap_compare(pinned(RECOVERED), terminal_size=(80, 24))

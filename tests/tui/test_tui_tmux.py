@@ -1,0 +1,82 @@
+"""Smoke test of the real `gpumon` binary in a real terminal (tmux): it draws, takes keys,
+shows a crash, quits cleanly, and leaves no worker behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .helpers import ROOT
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+    pytest.mark.timeout(180),
+]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+
+
+def wait_screen(session: str, pred, timeout: float) -> str:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-p", "-t", session)
+        if pred(screen):
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s; the screen was:\n{screen}")
+
+
+def workers_using(folder: Path) -> list[psutil.Process]:
+    """Worker processes (or gdb around them) whose config file lies in `folder`."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "gpumon.worker" in cmd and str(folder) in cmd:
+            out.append(p)
+    return out
+
+
+def test_gpumon_binary_in_tmux(tmp_path: Path) -> None:
+    session = f"gpumon-smoke-{os.getpid()}"
+    cmd = (
+        # COLUMNS/LINES set by the test process would override the terminal's real size.
+        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon --pool fault --pool torch:cpu,size=64 "
+        f"--session-dir {tmp_path} --no-restart; echo EXIT=$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd)
+    try:
+        screen = wait_screen(session, lambda s: len(re.findall(r"\d k?ops/s", s)) >= 2, 120)
+        assert "SYNTHETIC" in screen and "live · 2 pools" in screen
+        assert "q quit" in screen  # the footer
+        assert workers_using(tmp_path)
+
+        tmux("send-keys", "-t", session, "1", "+")
+        screen = wait_screen(session, lambda s: "CRASH SIGSEGV" in s, 60)
+        assert "crashed 1 time" in screen
+
+        tmux("send-keys", "-t", session, "?")
+        wait_screen(session, lambda s: "gpumon keys" in s, 10)
+        tmux("send-keys", "-t", session, "Escape")
+        wait_screen(session, lambda s: "gpumon keys" not in s, 10)
+
+        tmux("send-keys", "-t", session, "q")
+        screen = wait_screen(session, lambda s: "EXIT=" in s, 60)
+        assert "EXIT=0" in screen
+        assert "gpumon: session log" in screen
+        deadline = time.monotonic() + 10
+        while workers_using(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not workers_using(tmp_path), "a worker outlived the monitor"
+    finally:
+        tmux("kill-session", "-t", session)
