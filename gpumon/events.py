@@ -42,7 +42,9 @@ class HostInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     frameworks: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class SessionStart(Event, tag="session_start", kw_only=True):
+class SessionStart(Event, tag="session_start", kw_only=True, omit_defaults=False):
+    # omit_defaults=False: `schema` must be on disk even when it equals today's version, or a
+    # future gpumon could not tell an old log from a new one.
     session_id: str
     schema: int = SCHEMA_VERSION
     gpumon_version: str

@@ -197,15 +197,13 @@ def parse_thread_list(text: str) -> list[int]:
             continue
         lo, sep, hi = part.partition("-")
         try:
-            if sep:
-                a, b = int(lo), int(hi)
-                if a > b:
-                    raise SpecError(f"thread range {part!r} runs backwards")
-                out.extend(range(a, b + 1))
-            else:
-                out.append(int(part))
+            a = int(lo)
+            b = int(hi) if sep else a
         except ValueError:
             raise SpecError(f"thread list {text!r} should look like 1,2,4,8 or 1-4") from None
+        if a > b:
+            raise SpecError(f"thread range {part!r} runs backwards")
+        out.extend(range(a, b + 1))
     if not out:
         raise SpecError("thread list is empty; give e.g. --threads 1,2,4,8")
     for n in out:

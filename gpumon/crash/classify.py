@@ -222,11 +222,15 @@ def demangle_name(symbol: str) -> str | None:
     return "::".join(parts)
 
 
+_CLONE_SUFFIX = re.compile(r"(?: \[clone [^\]\[]{0,64}\])+$")
+
+
 def short_symbol(symbol: str) -> str:
     """`AGX::ComputeContext<A, B>::performEnqueueKernel(x) const` -> `AGX::ComputeContext::
     performEnqueueKernel`: template and argument lists removed, namespaces kept. Objective-C
     `-[Class sel:]` names are kept whole; mangled C++ names are decoded where simple."""
-    s = symbol.strip()
+    # gcc's outlined parts (`foo(int) [clone .cold]`) are still `foo`
+    s = _CLONE_SUFFIX.sub("", symbol.strip())
     if s.startswith(("-[", "+[")):
         return s
     if s.startswith(("_Z", "__Z")):
@@ -357,18 +361,36 @@ def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
                 line += f"; Python was in {frame_label(py_frame)}"
             if (gc := _gc_note(py_thread)) and gc not in line:
                 line += f" {gc}"
-    in_driver = driver_threads(report)
-    others = [t for t in in_driver if t is not crashed]
+    in_driver = [t for t in driver_threads(report) if t is not crashed]
+    # Threads that called into the driver from code (a framework, the app, Python) are the
+    # evidence; threads made by the driver itself (CUDA's event handler, ...) are always there.
+    others = [t for t in in_driver if _entered_from_code(t)]
+    own = [t for t in in_driver if not _entered_from_code(t)]
     for t in others[:_MAX_DRIVER_THREADS]:
         entry = driver_entry(t)
         if entry is not None:
-            line += f"; {thread_label(t, report.format)} was inside "
-            line += f"{entry.image or 'the GPU driver'} {frame_label(entry)}"
+            line += f"; {thread_label(t, report.format)} was inside {_driver_where(entry)}"
     if len(others) > _MAX_DRIVER_THREADS:
         line += f"; {len(others) - _MAX_DRIVER_THREADS} more threads were inside the GPU driver"
-    if crashed is not None and any(t is crashed for t in in_driver):
+    if own:
+        images = sorted({e.image for t in own if (e := driver_entry(t)) and e.image})
+        n = len(own)
+        line += (f"; {n} other thread{'s were' if n != 1 else ' was'} only in "
+                 f"{', '.join(images) or 'GPU driver'} code")
+    if crashed is not None and any(f.kind == DRIVER for f in crashed.frames):
         entry = driver_entry(crashed)
         if entry is not None:
-            line += "; the crashed thread was itself inside "
-            line += f"{entry.image or 'the GPU driver'} {frame_label(entry)}"
+            line += f"; the crashed thread was itself inside {_driver_where(entry)}"
     return line
+
+
+def _entered_from_code(thread: Thread) -> bool:
+    return any(f.kind in (FRAMEWORK, APP, PYTHON) for f in thread.frames)
+
+
+def _driver_where(entry: Frame) -> str:
+    """`AGXMetalG16X performEnqueueKernel`, or just `libcuda.so.1+0x1234` without a symbol."""
+    label = frame_label(entry)
+    if entry.symbol and entry.image:
+        return f"{entry.image} {label}"
+    return label

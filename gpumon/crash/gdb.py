@@ -226,7 +226,10 @@ def _apply_header(
 ) -> None:
     pid = header.get("pid")
     report.pid = int(pid) if pid and pid.isdigit() else None
-    if report.pid is not None:
+    if header.get("process"):
+        report.process_name = header["process"]
+    elif report.pid is not None:
+        # Older captures have no process line: the main thread's name is the best guess.
         main = next((t for t in report.threads if t.id == report.pid), None)
         report.process_name = main.name if main is not None else None
     kind = header.get("kind")

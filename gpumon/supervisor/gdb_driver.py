@@ -74,9 +74,11 @@ def dump(kind, signo, name):
     except gdb.error as e:
         text = f"(backtrace failed: {e})\n"
     inf = gdb.selected_inferior()
+    exe = os.path.basename(inf.progspace.filename or "") if inf.progspace else ""
     head = [
         "gpumon-native-stacks 1",
         f"kind: {kind}",
+        f"process: {exe} (gpumon worker)" if exe else "process: gpumon worker",
         f"pid: {inf.pid}",
         f"signal: {name} ({signo})",
         f"lwp: {lwp}",

@@ -429,7 +429,9 @@ class Pool:
             return
         prev = self.state
         self.state = STOPPING
-        if prev != STARTING or w.hello is not None:
+        if self.stalled:
+            w.kill()  # it answers nothing, so asking it to stop would only wait out a timeout
+        elif prev != STARTING or w.hello is not None:
             ctl = await self.command("stop", source="supervisor")
             if not ctl.ok:
                 w.kill()
