@@ -12,7 +12,16 @@ from gpumon import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sessions"
 GOLDEN = FIXTURES / "golden"
-SCENARIOS = ("fault-off", "fault-gdb", "fault-hang", "torch-cpu", "redact-home")
+SCENARIOS = (
+    "fault-off",
+    "fault-gdb",
+    "fault-hang",
+    "torch-cpu",
+    "redact-home",
+    # Real MLX 0.32.4 CUDA crashes recorded on an NVIDIA H200 (benchmarks/gpu_run.sh, 2026-11-28)
+    "h200-mlx-shrink",
+    "h200-mlx-policies",
+)
 
 
 @dataclass
