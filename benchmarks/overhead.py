@@ -82,9 +82,23 @@ BASELINE = textwrap.dedent("""
 
 
 def baseline(args: argparse.Namespace) -> float:
-    out = subprocess.run([sys.executable, "-c", BASELINE, args.backend, args.device,
-                          str(args.threads), str(args.size), args.dtype, str(args.warmup),
-                          str(args.seconds)], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BASELINE,
+            args.backend,
+            args.device,
+            str(args.threads),
+            str(args.size),
+            args.dtype,
+            str(args.warmup),
+            str(args.seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if out.returncode != 0:
         raise SystemExit(f"baseline failed: {out.stderr.strip().splitlines()[-1:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,11 +111,14 @@ async def pool(args: argparse.Namespace) -> float:
     from gpumon.spec import parse_pool
     from gpumon.supervisor.supervisor import Supervisor
 
-    spec = (f"{args.backend}:{args.device},threads={args.threads},size={args.size},"
-            f"dtype={args.dtype},native={args.native}")
+    spec = (
+        f"{args.backend}:{args.device},threads={args.threads},size={args.size},"
+        f"dtype={args.dtype},native={args.native}"
+    )
     seen: list[ev.Event] = []
-    sup = Supervisor([parse_pool(spec)], artifacts_root=Path(tempfile.mkdtemp()),
-                     listeners=[seen.append])
+    sup = Supervisor(
+        [parse_pool(spec)], artifacts_root=Path(tempfile.mkdtemp()), listeners=[seen.append]
+    )
     await sup.start()
     while not any(isinstance(e, (ev.PoolReady, ev.PoolFailed)) for e in seen):
         await asyncio.sleep(0.05)
@@ -132,11 +149,16 @@ def main() -> int:
         base_rates.append(b)
         pool_rates.append(g)
         ratios.append(g / b)
-        print(f"  baseline {b:10.2f} ops/s   gpumon pool {g:10.2f} ops/s   ratio {g / b:.4f}",
-              flush=True)
+        print(
+            f"  baseline {b:10.2f} ops/s   gpumon pool {g:10.2f} ops/s   ratio {g / b:.4f}",
+            flush=True,
+        )
     result = {
-        "config": vars(args), "machine": platform.node(), "cpu": platform.processor(),
-        "baseline_ops_per_s": base_rates, "pool_ops_per_s": pool_rates,
+        "config": vars(args),
+        "machine": platform.node(),
+        "cpu": platform.processor(),
+        "baseline_ops_per_s": base_rates,
+        "pool_ops_per_s": pool_rates,
         "median_ratio": statistics.median(ratios),
         "overhead_percent": round((1 - statistics.median(ratios)) * 100, 2),
     }

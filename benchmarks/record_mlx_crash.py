@@ -32,13 +32,19 @@ async def record(args: argparse.Namespace) -> int:
     def say(e: ev.Event) -> None:
         seen.append(e)
         if not isinstance(e, (ev.Sample, ev.HostSample)):
-            print(f"  {type(e).__name__}: {getattr(e, 'pool', '')} "
-                  f"{getattr(e, 'signal', '') or getattr(e, 'detail', '') or ''}", flush=True)
+            print(
+                f"  {type(e).__name__}: {getattr(e, 'pool', '')} "
+                f"{getattr(e, 'signal', '') or getattr(e, 'detail', '') or ''}",
+                flush=True,
+            )
 
     pool = parse_pool(args.pool)
-    sup = Supervisor([pool], artifacts_root=rec.artifacts_dir,
-                     restart=RestartPolicy(enabled=True, base_delay=0.5, max_delay=2.0),
-                     listeners=[say, rec])
+    sup = Supervisor(
+        [pool],
+        artifacts_root=rec.artifacts_dir,
+        restart=RestartPolicy(enabled=True, base_delay=0.5, max_delay=2.0),
+        listeners=[say, rec],
+    )
     name = pool.name
     await sup.start()
     try:
@@ -56,8 +62,10 @@ async def record(args: argparse.Namespace) -> int:
         await sup.stop()
         rec.close("recording finished")
     crashes = [e for e in seen if isinstance(e, ev.Crash)]
-    print(f"session: {rec.path}\ncrashes: {len(crashes)} "
-          f"({', '.join(f'{c.signal or c.exit_code} during {c.during}' for c in crashes)})")
+    print(
+        f"session: {rec.path}\ncrashes: {len(crashes)} "
+        f"({', '.join(f'{c.signal or c.exit_code} during {c.during}' for c in crashes)})"
+    )
     return 0
 
 

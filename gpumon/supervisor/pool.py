@@ -40,6 +40,7 @@ ALIVE = (STARTING, RUNNING, PAUSED)
 COMMAND_TIMEOUT = 5.0
 START_COMMAND_TIMEOUT = 120.0  # a command sent while torch is still importing waits for it
 STOP_TIMEOUT = 15.0
+PS_PERIOD = 0.09  # seconds between psutil reads of one worker
 
 
 class WorkerProcess:
@@ -69,6 +70,9 @@ class WorkerProcess:
         self.started_at = time.monotonic()
         self.last_msg = time.monotonic()
         self.ps: psutil.Process | None = None
+        self.ps_at = 0.0
+        self.cpu_percent: float | None = None
+        self.rss: int | None = None
         self.killed = False  # gpumon sent SIGKILL itself (stop that did not finish)
 
     @property
@@ -334,13 +338,18 @@ class Pool:
 
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
         s.t = time.time()
-        if w.ps is not None:
+        # psutil reads /proc twice per call; at most once per sample period is plenty (CPU%
+        # is averaged since the last read anyway) and keeps ingest far above 20k messages/s.
+        now = time.monotonic()
+        if w.ps is not None and now - w.ps_at >= PS_PERIOD:
+            w.ps_at = now
             try:
                 with w.ps.oneshot():
-                    s.cpu_percent = w.ps.cpu_percent(None)
-                    s.rss = w.ps.memory_info().rss
+                    w.cpu_percent = w.ps.cpu_percent(None)
+                    w.rss = w.ps.memory_info().rss
             except psutil.Error:
                 w.ps = None
+        s.cpu_percent, s.rss = w.cpu_percent, w.rss
         self.ops_total += sum(s.ops)
         self.emit(s)
 
