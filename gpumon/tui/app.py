@@ -95,6 +95,7 @@ class MainScreen(Screen[None]):
         log.border_title = "events"
         log.border_subtitle = "tab here, ⏎ on a crash for its stacks"
         log.base = self.gapp.source.session_dir
+        self.query_one(HostStrip).live = self.gapp.source.live
         self.gapp.update_title()
         self.gapp.call_later(self.gapp.begin)
 
@@ -246,6 +247,8 @@ class GpumonApp(App[int]):
     def deliver(self, e: ev.Event) -> None:
         """Every event, live or replayed. Runs on this loop; must stay cheap."""
         self.state.apply(e)
+        if isinstance(e, ev.SessionStart):
+            self.call_later(self.update_title)
         pool = getattr(e, "pool", "")
         if pool:
             self._dirty.add(pool)
@@ -262,6 +265,7 @@ class GpumonApp(App[int]):
         self._everything = True
         log = self.main.query_one(EventLog)
         log.reset(list(state.log), state.first_t)
+        self.update_title()
 
     async def begin(self) -> None:
         """Start the refresh timer and the source, once the main screen exists."""

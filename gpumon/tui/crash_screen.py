@@ -171,7 +171,12 @@ class CrashScreen(Screen[None]):
             if py_crashed is not None:
                 parts.append(Static(render.thread_renderable(py_crashed, python)))
             parts += [thread_fold(t, python) for t in py_others]
-            yield Collapsible(*parts, title=_plain(title), collapsed=False)  # type: ignore[arg-type]
+            yield Collapsible(
+                *parts,
+                title=_plain(title),
+                collapsed=False,
+                classes="crash-section",  # type: ignore[arg-type]
+            )
 
     def _portable(self, report: CrashReport) -> CrashReport:
         """The report with its file named inside the session folder, as the artifacts are."""
@@ -189,6 +194,7 @@ class CrashScreen(Screen[None]):
             Static(Text("\n".join(lines), style="dim")),
             title=_plain(f"worker stderr (last {len(lines)} lines)"),  # type: ignore[arg-type]
             collapsed=False,
+            classes="crash-section",
         )
 
     def _artifacts(self, rec: CrashRecord) -> RenderableType:

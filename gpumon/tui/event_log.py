@@ -68,8 +68,12 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
             "set_policy": "policy",
             "set_workload": "workload",
         }.get(e.command, e.command)
-        t = Text(f"{label} {_args(e)}".strip() + ": ")
-        t.append(e.detail or ("ok" if e.ok else "failed"), style="" if e.ok else "bold red")
+        args = _args(e)
+        t = Text(f"{label} → {args}" if args else label)
+        detail = e.detail or ("" if e.ok else "failed")
+        if detail and detail != args:
+            t.append(": ")
+            t.append(detail, style="" if e.ok else "bold red")
         if e.source != "user":
             t.append(f" ({e.source})", style="dim")
         return "control", t

@@ -14,10 +14,11 @@ from gpumon import events as ev
 from gpumon.tui import fmt
 
 
-def host_text(h: ev.HostSample | None, cpu_count: int | None = None) -> Text:
+def host_text(h: ev.HostSample | None, cpu_count: int | None = None, live: bool = True) -> Text:
     t = Text("host ", style="bold")
     if h is None:
-        t.append("waiting for the first sample…", style="dim")
+        what = "waiting for the first sample…" if live else "no host samples recorded yet"
+        t.append(what, style="dim")
         return t
     t.append("CPU ")
     t.append(fmt.percent(h.cpu_percent), style="bold")
@@ -51,6 +52,7 @@ class HostStrip(Widget):
         super().__init__(id=id)
         self.sample: ev.HostSample | None = None
         self.cpu_count: int | None = None
+        self.live = True
 
     def update_sample(self, sample: ev.HostSample | None, cpu_count: int | None) -> None:
         if sample is self.sample and cpu_count == self.cpu_count:
@@ -59,7 +61,7 @@ class HostStrip(Widget):
         self.refresh()
 
     def render(self) -> RenderableType:
-        t = host_text(self.sample, self.cpu_count)
+        t = host_text(self.sample, self.cpu_count, self.live)
         t.no_wrap = True
         t.overflow = "ellipsis"
         return t

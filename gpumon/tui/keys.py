@@ -78,7 +78,8 @@ KEYS: tuple[Key, ...] = (
         "s",
         "app.screenshot_svg",
         "svg",
-        "save an SVG screenshot (into the session folder; without one, the current directory)",
+        "save an SVG screenshot: live, into the session folder (the current directory with "
+        "--no-record); in a replay, into the current directory",
     ),
     Key(
         "space",
@@ -138,5 +139,22 @@ def app_bindings() -> list[Binding]:
     return out
 
 
+def is_pool_key(k: Key) -> bool:
+    return k.action.split("(")[0] in POOL_ACTIONS
+
+
 def help_rows(mode: str) -> list[tuple[str, str]]:
-    return [(k.shown, k.help) for k in KEYS if k.help and k.mode in (BOTH, mode)]
+    rows = [
+        (k.shown, k.help)
+        for k in KEYS
+        if k.help and k.mode in (BOTH, mode) and not (mode == REPLAY and is_pool_key(k))
+    ]
+    rows += [
+        ("enter", "on a crash or stall line in the event log: its stacks"),
+        ("esc", "back from the crash, stall and help screens"),
+        ("a", "crash screen: fold / unfold every thread"),
+    ]
+    if mode == REPLAY:
+        pool_keys = " ".join(k.shown for k in KEYS if is_pool_key(k))
+        rows.append((pool_keys, "pool controls: disabled in a replay (it is a recording)"))
+    return rows

@@ -16,13 +16,16 @@ DEMO = ROOT / "tests" / "fixtures" / "tui" / "demo"
 DEMO_LOG = DEMO / "session.jsonl"
 
 
-async def wait_for(pred: Callable[[], object], timeout: float = 30.0, what: str = "",
-                   step: float = 0.05) -> None:
+async def wait_for(
+    pred: Callable[[], object], timeout: float = 30.0, what: str = "", step: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for "
-                                 f"{what or getattr(pred, '__name__', 'a condition')}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f} s waiting for "
+                f"{what or getattr(pred, '__name__', 'a condition')}"
+            )
         await asyncio.sleep(step)
 
 
@@ -37,3 +40,6 @@ def copy_demo(dest: Path) -> Path:
     folder = dest / "demo"
     shutil.copytree(DEMO, folder)
     return folder / "session.jsonl"
+
+
+SESSIONS = ROOT / "tests" / "fixtures" / "sessions"  # the session-log engineer's recordings

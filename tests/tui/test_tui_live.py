@@ -60,8 +60,11 @@ async def test_fault_pool_crashes_at_two_threads_while_torch_carries_on(tmp_path
         assert rec.crash.threads == 2
         assert app.state.pools["fault"].state == "crashed"
         log = app.main.query_one(EventLog)
-        await wait_for(lambda: any(isinstance(log.event_at(i), ev.Crash)
-                                   for i in range(log.option_count)), 5, "the crash line")
+        await wait_for(
+            lambda: any(isinstance(log.event_at(i), ev.Crash) for i in range(log.option_count)),
+            5,
+            "the crash line",
+        )
 
         # the other pool keeps measuring
         before = torch.ops_total
@@ -82,13 +85,25 @@ async def test_fault_pool_crashes_at_two_threads_while_torch_carries_on(tmp_path
         (answer,) = [a for a in answers if a.op == "set_threads"][-1:]
         assert answer.answer is not None and answer.answer.ok
         assert "1" in answer.answer.detail
-        await wait_for(lambda: "1 thread next start" in "\n".join(
-            t.plain for t in app.main.panels["fault"]._lines), 5)
+        await wait_for(
+            lambda: (
+                "1 thread next start" in "\n".join(t.plain for t in app.main.panels["fault"]._lines)
+            ),
+            5,
+        )
 
         # restart: a new worker, at the remembered thread count, and it stays up
         await pilot.press("r")
-        await wait_for(lambda: fault.state == "running" and fault.attempt == 2 and fault.last
-                       and fault.last.threads == 1, 60, "the restarted pool")
+        await wait_for(
+            lambda: (
+                fault.state == "running"
+                and fault.attempt == 2
+                and fault.last
+                and fault.last.threads == 1
+            ),
+            60,
+            "the restarted pool",
+        )
         pids = worker_pids(app)
         assert pids
 
@@ -141,8 +156,57 @@ def test_the_monitor_process_never_imports_torch_or_mlx() -> None:
 
         asyncio.run(main())
     """)
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=170, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        cwd=ROOT,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["states"]["torch:cpu"] == "running", result
     assert result["loaded"] == [], result["loaded"]
+
+
+async def test_pool_keys_drive_a_real_torch_pool() -> None:
+    app = make_app(pools=[parse_pool("torch:cpu,size=64")], record=False)
+    answers: list[GpumonApp.CommandAnswered] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, GpumonApp.CommandAnswered):
+            answers.append(message)
+
+    async with app.run_test(size=(120, 36), message_hook=hook) as pilot:
+        torch = app.state.pools["torch:cpu"]
+        await wait_for(lambda: torch.last is not None, 120, "torch samples")
+
+        await pilot.press("t")  # the thread box opens with the current count selected
+        await pilot.press("3", "enter")
+        await wait_for(lambda: torch.last.threads == 3, 30, "3 threads")
+        assert "3 threads" in "\n".join(t.plain for t in app.main.panels["torch:cpu"]._lines)
+
+        await pilot.press("p")
+        await wait_for(lambda: torch.state == "paused", 15, "paused")
+        await pilot.press("p")
+        await wait_for(lambda: torch.state == "running", 15, "resumed")
+
+        # per-thread → shared is unavailable for torch on the CPU (it says why) → locked
+        assert torch.ready is not None and torch.ready.policies["shared"]
+        await pilot.press("c")
+        await wait_for(lambda: torch.policy == "locked", 30, "the locked policy")
+
+        await pilot.press("w")
+        await wait_for(lambda: torch.workload == "mlp", 30, "the mlp workload")
+        assert {a.op for a in answers} >= {
+            "set_threads",
+            "pause",
+            "resume",
+            "set_policy",
+            "set_workload",
+        }
+        assert all(a.answer is not None and a.answer.ok for a in answers)
+        pids = worker_pids(app)
+        await pilot.press("q")
+        await wait_for(lambda: app.return_code is not None, 40)
+    assert gone(pids)

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Collapsible
 
 from gpumon import events as ev
 from gpumon.tui.app import GpumonApp, make_app
-from gpumon.tui.crash_screen import CrashScreen
+from gpumon.tui.crash_screen import CrashScreen, StallScreen
 from gpumon.tui.event_log import EventLog
 from gpumon.tui.help_screen import HelpScreen
 from gpumon.tui.pool_panel import PoolPanel
 from gpumon.tui.source import ReplaySource
 
-from .helpers import DEMO_LOG, copy_demo, screen_text, wait_for
+from .helpers import DEMO_LOG, SESSIONS, copy_demo, screen_text, wait_for
 
 CRASH_AT = 10.09
 
@@ -107,8 +108,13 @@ async def test_playing_feeds_events_into_the_same_state() -> None:
         await wait_for(lambda: app.state.crashes, 10, "the recorded crash to be replayed")
         (rec,) = app.state.crashes.values()
         assert rec.crash.signal == "SIGSEGV" and rec.crash.threads == 2
-        await wait_for(lambda: app.state.pools["fault"].state == "running"
-                       and app.state.pools["fault"].attempt == 2, 10)
+        await wait_for(
+            lambda: (
+                app.state.pools["fault"].state == "running"
+                and app.state.pools["fault"].attempt == 2
+            ),
+            10,
+        )
         log = app.main.query_one(EventLog)
         assert any(isinstance(log.event_at(i), ev.Crash) for i in range(log.option_count))
 
@@ -242,3 +248,38 @@ async def test_number_keys_select_pools() -> None:
         assert app.selected == "fault"
         assert app.main.panels["fault"].has_class("-selected")
         assert not app.main.panels["torch:cpu"].has_class("-selected")
+
+
+def other_recording(name: str) -> Path:
+    log = SESSIONS / name / "session.jsonl"
+    if not log.is_file():
+        pytest.skip(f"recording {name} is not in tests/fixtures/sessions")
+    return log
+
+
+async def test_a_stall_shows_in_the_panel_and_its_stacks_open_from_the_log() -> None:
+    app = make_app(replay=other_recording("fault-hang"), position=5.0, paused=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: "fault" in app.main.panels and app.main.panels["fault"]._lines)
+        assert "STALLED" in panel_text(app, "fault")
+        log = app.main.query_one(EventLog)
+        stall = next(i for i in range(log.option_count) if isinstance(log.event_at(i), ev.Stall))
+        log.focus()
+        log.highlighted = stall
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, StallScreen), 5)
+        text = screen_text(app)
+        assert "STALL" in text and "faulthandler" in text and "Thread" in text
+
+
+async def test_a_gpu_crash_recorded_on_an_h200_replays_here() -> None:
+    """A real MLX abort on CUDA (pool shrunk 8 → 1 threads), shown on a machine without one."""
+    app = make_app(replay=other_recording("h200-mlx-shrink"), position=11.6, paused=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: "mlx:gpu" in app.main.panels and app.main.panels["mlx:gpu"]._lines)
+        assert "NVIDIA H200" in panel_text(app, "mlx:gpu")
+        await pilot.press("x")
+        await wait_for(lambda: isinstance(app.screen, CrashScreen), 5)
+        text = screen_text(app)
+        assert "SIGABRT" in text and '"mlx_worker-' in text
+        assert "libmlx" in text and "[framework]" in text

@@ -24,7 +24,7 @@ def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
 
-def pinned(position: float):  # noqa: ANN201 - GpumonApp
+def pinned(position: float):
     return make_app(replay=DEMO_LOG, position=position, paused=True)
 
 

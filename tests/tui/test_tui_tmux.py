@@ -26,7 +26,7 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
 
-def wait_screen(session: str, pred, timeout: float) -> str:  # noqa: ANN001
+def wait_screen(session: str, pred, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     screen = ""
     while time.monotonic() < deadline:
@@ -51,8 +51,8 @@ def test_gpumon_binary_in_tmux(tmp_path: Path) -> None:
     session = f"gpumon-smoke-{os.getpid()}"
     cmd = (
         # COLUMNS/LINES set by the test process would override the terminal's real size.
-        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon --pool fault --pool torch:cpu,size=64 "
-        f"--session-dir {tmp_path} --no-restart; echo EXIT=$?; sleep 60"
+        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon --pool fault "
+        f"--pool torch:cpu,size=64 --session-dir {tmp_path} --no-restart; echo EXIT=$?; sleep 60"
     )
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd)
     try:

@@ -1,0 +1,69 @@
+"""Small pure parts of the monitor: units, charts, the key table and the docs that list it."""
+
+from __future__ import annotations
+
+from gpumon import events as ev
+from gpumon.tui import chart, fmt, keys
+from gpumon.tui.app import LiveScreen, ReplayScreen
+from gpumon.tui.event_log import describe
+
+from .helpers import ROOT
+
+
+def test_units_are_always_written() -> None:
+    assert fmt.si(12345, "ops/s") == "12.3 kops/s"
+    assert fmt.si(5.7e14, "FLOP/s") == "570 TFLOP/s"
+    assert fmt.si(0.5, "ops/s") == "0.50 ops/s"
+    assert fmt.nbytes(3 * 2**30 // 2) == "1.50 GiB"
+    assert fmt.nbytes(512) == "512 B"
+    assert fmt.seconds(850e-6) == "850 µs" and fmt.seconds(0.0012) == "1.20 ms"
+    assert fmt.uptime(4.9) == "4 s" and fmt.uptime(125) == "2 m 05 s"
+    assert fmt.clock(187.4) == "03:07.4"
+    assert fmt.plural(1, "crash") == "1 crash" and fmt.plural(2, "crash") == "2 crashes"
+
+
+def test_chart_slots_leave_gaps_where_the_pool_was_down() -> None:
+    # 1 s slots; samples in slots 95, 96 and 99; slot 100 is still filling and left out
+    pts = [(95.2, 10.0), (95.7, 20.0), (96.5, 30.0), (99.1, 40.0), (100.3, 99.0)]
+    assert chart.slots(pts, 100, 6, 1.0) == [None, 15.0, 30.0, None, None, 40.0]
+    rows = chart.bars([None, 4.0, 8.0], 2, 8.0)
+    assert [r.plain for r in rows] == ["  █", " ██"]
+    assert chart.sparkline([0.0, 1.0, 0.01], 4, 1.0).plain == " " + " █▁"
+
+
+def test_every_bound_action_exists_on_its_screen() -> None:
+    for screen, mode in ((LiveScreen, keys.LIVE), (ReplayScreen, keys.REPLAY)):
+        for b in keys.bindings(mode):
+            action = b.action.split("(")[0]
+            assert hasattr(screen, f"action_{action}"), (mode, b.action)
+
+
+def test_docs_list_every_key() -> None:
+    doc = (ROOT / "docs" / "tui.md").read_text()
+    for k in keys.KEYS:
+        for shown in k.shown.replace(" / ", " ").replace(" … ", " ").split():
+            assert f"`{shown}`" in doc, shown
+
+
+def test_log_lines_say_what_happened() -> None:
+    crash = ev.Crash(
+        crash_id="p-1-9",
+        pool="p",
+        pid=9,
+        signal="SIGSEGV",
+        threads=2,
+        uptime=4.4,
+        ops_total=1234,
+        policy="shared",
+        workload="matmul",
+        backend="mlx",
+        device="gpu",
+    )
+    kind, text = describe(crash)
+    assert kind == "crash"
+    assert "CRASH SIGSEGV" in text.plain and "2 threads" in text.plain and "1,234 ops" in text.plain
+    ctl = ev.Control(
+        pool="p", command="set_threads", args={"threads": 4}, ok=False, detail="worker is gone"
+    )
+    assert describe(ctl)[1].plain == "threads → 4: worker is gone"
+    assert describe(ev.Sample(pool="p", interval=0.1, threads=1, ops=[1], flop_per_op=0)) is None
