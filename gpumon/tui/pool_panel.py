@@ -23,7 +23,8 @@ CHART_SPAN = 60.0  # seconds of throughput history in the chart
 CHART_MAX_ROWS = 12
 NOW_WINDOW = 5  # samples averaged for "now" figures (0.5 s): one 100 ms window is too jumpy
 CELL = 17  # width of one thread's cell in the per-thread view
-SPARK = 6  # samples in a thread's sparkline (0.6 s)
+SPARK = 6  # bars in a thread's sparkline
+BAR = 5  # samples (of 0.1 s) per sparkline bar: 6 bars cover the last 3 s
 SLOW_HZ = 2.0  # refresh rate of the latency / memory / process lines
 NARROW = 50  # panels narrower than this (two pools at 80 columns) merge identity lines
 
@@ -78,6 +79,18 @@ def mean_rate(view: PoolView, n: int = NOW_WINDOW) -> tuple[float, float] | None
     )
 
 
+def bars_of(values: list[float], size: int) -> list[float]:
+    """Means of consecutive groups of `size` values, aligned to the newest value."""
+    out = []
+    end = len(values)
+    while end > 0:
+        group = values[max(end - size, 0) : end]
+        out.append(sum(group) / len(group))
+        end -= size
+    out.reverse()
+    return out
+
+
 def tail(values: Sequence[float], n: int) -> list[float]:
     """The last `n` values, oldest first, without copying a whole deque."""
     out = list(islice(reversed(values), n))
@@ -96,6 +109,8 @@ class PoolPanel(LinesWidget, can_focus=True):
         self._chart_key: tuple[object, ...] | None = None
         self._chart_lines: list[Text] = []
         self._slow_key: tuple[object, ...] | None = None
+        self._threads_key: tuple[object, ...] | None = None
+        self._threads: list[Text] = []
         self._slow: tuple[Text | None, Text | None, Text | None] = (None, None, None)
         self._apply_classes()
 
@@ -139,7 +154,7 @@ class PoolPanel(LinesWidget, can_focus=True):
         latency, memory, process = self._slow_lines()
         control = self._control_line()
         running = v.last is not None and v.state in ("running", "paused")
-        threads_all = self._thread_rows(width) if running else []
+        threads_all = self._cached_thread_rows(width) if running else []
         empty_memory = memory is not None and not (v.last and v.last.mem)
 
         # Rows are handed out by priority, so a small panel keeps what matters most:
@@ -338,21 +353,38 @@ class PoolPanel(LinesWidget, can_focus=True):
         self._chart_key, self._chart_lines = key, out
         return out
 
+    def _cached_thread_rows(self, width: int) -> list[Text]:
+        """Per-thread cells, refreshed SLOW_HZ times a second: one thread's 100 ms windows
+        are too noisy to read at 10 Hz, and 16 threads × 2 pools of cells repainting every
+        tick would be most of the monitor's cost."""
+        v = self.view
+        key = (
+            id(v),
+            width,
+            len(v.thread_history),
+            tuple(v.thread_errors),
+            math.floor(self.now * SLOW_HZ),
+        )
+        if key != self._threads_key:
+            self._threads_key = key
+            self._threads = self._thread_rows(width)
+        return [t.copy() for t in self._threads]
+
     def _thread_rows(self, width: int) -> list[Text]:
         v = self.view
         slots = sorted(v.thread_history)
         if not slots:
             return []
         per_row = max((width - LABEL) // CELL, 1)
-        recent = {s: tail(h, SPARK) for s, h in v.thread_history.items()}
+        # Each sparkline bar is the mean of BAR samples (0.5 s); SPARK bars cover 3 s.
+        recent = {s: bars_of(tail(h, SPARK * BAR), BAR) for s, h in v.thread_history.items()}
         vmax = max((max(h) for h in recent.values() if h), default=0.0)
         rows: list[Text] = []
         for r in range(math.ceil(len(slots) / per_row)):
             t = label("threads" if r == 0 else "")
             for s in slots[r * per_row : (r + 1) * per_row]:
                 hist = recent[s]
-                now_part = hist[-NOW_WINDOW:]
-                rate = sum(now_part) / len(now_part) if now_part else 0.0
+                rate = hist[-1] if hist else 0.0
                 failed = s in v.thread_errors
                 t.append(f"T{s:<2}", style="bold red" if failed else "dim")
                 if failed:
