@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from gpumon import events as ev
 from gpumon.tui import chart, fmt, keys
 from gpumon.tui.app import LiveScreen, ReplayScreen
 from gpumon.tui.event_log import describe
 
-from .helpers import ROOT
+from .helpers import DEMO_LOG, ROOT
 
 
 def test_units_are_always_written() -> None:
@@ -67,3 +71,27 @@ def test_log_lines_say_what_happened() -> None:
     )
     assert describe(ctl)[1].plain == "threads → 4: worker is gone"
     assert describe(ev.Sample(pool="p", interval=0.1, threads=1, ops=[1], flop_per_op=0)) is None
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gpumon", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_user_errors_are_one_line_and_a_status(tmp_path: Path) -> None:
+    bad = run_cli("--pool", "cuda-magic")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "unknown backend" in bad.stderr
+    flag = run_cli("live", "--stall-after", "0")
+    assert flag.returncode == 2 and len(flag.stderr.strip().splitlines()) == 1
+    missing = run_cli("replay", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    # no terminal (captured output): say so instead of drawing into a pipe
+    piped = run_cli("replay", str(DEMO_LOG))
+    assert piped.returncode == 1 and "terminal" in piped.stderr
