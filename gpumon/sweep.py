@@ -243,7 +243,7 @@ def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
         )
         crash_txt = f"{c.crashes}/{len(c.runs)}"
         if c.crashes:
-            sig = next((x.crash_signal for x in c.runs if x.crash_signal), "")
+            sig = ", ".join(sorted({x.crash_signal for x in c.runs if x.crash_signal}))
             crash_txt = f"[bold red]{crash_txt} {sig}[/]"
         t.add_row(
             r.pool,
