@@ -97,8 +97,12 @@ class Runtime:
             while True:
                 # Fast path without the lock: only a pause, a stop, a resize or a new
                 # workload needs it, and those are rare next to ops (thousands a second).
-                if self.paused or self.stopping or slot.index >= self.target or \
-                        self.generation != gen:
+                if (
+                    self.paused
+                    or self.stopping
+                    or slot.index >= self.target
+                    or self.generation != gen
+                ):
                     with self.cond:
                         while self.paused and not self._must_exit(slot):
                             self.cond.wait()

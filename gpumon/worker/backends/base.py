@@ -43,6 +43,15 @@ class DeviceChoice:
     versions: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class ThreadState:
+    """One worker thread's tensors, and the stream it submits to (a torch.cuda.Stream, an MLX
+    Stream or Device, or None where the device has no streams)."""
+
+    inputs: tuple[Any, ...]
+    stream: Any = None
+
+
 class RuntimeView(Protocol):
     """What a backend may read from the runtime (the fault backend arms on thread count)."""
 

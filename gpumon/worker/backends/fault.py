@@ -97,9 +97,12 @@ class FaultBackend(Backend):
         if due:
             # Said out loud, so nobody mistakes the synthetic fault for a framework bug; the
             # timestamp also lets benchmarks/crash_latency.py time death -> event.
-            print(f"gpumon fault backend (synthetic): injecting {self.fault.kind} on "
-                  f"{threading.current_thread().name} at t={time.time():.6f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"gpumon fault backend (synthetic): injecting {self.fault.kind} on "
+                f"{threading.current_thread().name} at t={time.time():.6f}",
+                file=sys.stderr,
+                flush=True,
+            )
             FAULTS[self.fault.kind]()
 
     def run_ops(self, state: Any, n: int) -> None:

@@ -9,7 +9,6 @@ thread and no lock, which is exactly the unsafe pattern behind ml-explore/mlx #2
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from gpumon.worker.backends.base import (
@@ -18,6 +17,7 @@ from gpumon.worker.backends.base import (
     Backend,
     BackendUnavailable,
     DeviceChoice,
+    ThreadState,
     Workload,
 )
 
@@ -34,12 +34,6 @@ def version_tuple(v: str) -> tuple[int, ...]:
         digits = "".join(ch for ch in part if ch.isdigit())
         out.append(int(digits) if digits else 0)
     return tuple(out)
-
-
-@dataclass
-class MlxState:
-    inputs: tuple[Any, ...]
-    stream: Any  # mx.Stream (shared) or mx.Device (its per-thread default stream)
 
 
 class MlxBackend(Backend):
@@ -153,7 +147,7 @@ class MlxBackend(Backend):
         # A Device as stream argument means "this thread's default stream on that device".
         return self.mx_device
 
-    def new_thread_state(self, workload: Workload, slot: int) -> MlxState:
+    def new_thread_state(self, workload: Workload, slot: int) -> ThreadState:
         mx = self.mx
         stream = self._stream_for(workload.policy)
         dt = getattr(mx, workload.dtype)
@@ -171,9 +165,9 @@ class MlxBackend(Backend):
             else:
                 inputs = (rand(MLP_BATCH, n), *[rand(n, n) for _ in range(MLP_LAYERS)])
             mx.eval(*inputs)
-        return MlxState(inputs, stream)
+        return ThreadState(inputs, stream)
 
-    def run_ops(self, state: MlxState, n: int) -> None:
+    def run_ops(self, state: ThreadState, n: int) -> None:
         mx = self.mx
         s = state.stream
         if len(state.inputs) == 3:
@@ -192,7 +186,7 @@ class MlxBackend(Backend):
         # mx.eval blocks until the results exist: an op counts once the device is done.
         mx.eval(*outs)
 
-    def thread_exit(self, state: MlxState) -> None:
+    def thread_exit(self, state: ThreadState) -> None:
         # Streams and their command encoders belong to this thread; release them here, as
         # MLX asks, instead of leaving them to interpreter shutdown.
         if hasattr(self.mx, "clear_streams"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from gpumon.worker.backends.base import (
@@ -12,6 +11,7 @@ from gpumon.worker.backends.base import (
     Backend,
     BackendUnavailable,
     DeviceChoice,
+    ThreadState,
     Workload,
     check_fits,
     cpu_name,
@@ -21,12 +21,6 @@ INSTALL_FIX = (
     "install it with: pip install 'gpumon[torch]' (on Linux run `pip install torch==2.13.0` "
     "first for the CPU build)"
 )
-
-
-@dataclass
-class TorchState:
-    inputs: tuple[Any, ...]
-    stream: Any  # torch.cuda.Stream or None
 
 
 class TorchBackend(Backend):
@@ -121,7 +115,7 @@ class TorchBackend(Backend):
                 "use --dtype float32",
             ) from None
 
-    def new_thread_state(self, workload: Workload, slot: int) -> TorchState:
+    def new_thread_state(self, workload: Workload, slot: int) -> ThreadState:
         torch = self.torch
         torch.set_grad_enabled(False)  # grad mode is per thread
         stream = None
@@ -145,9 +139,9 @@ class TorchBackend(Backend):
             inputs: tuple[Any, ...] = (rand(n, n), rand(n, n), rand(n, n))
         else:
             inputs = (rand(MLP_BATCH, n), *[rand(n, n) for _ in range(MLP_LAYERS)])
-        return TorchState(inputs, stream)
+        return ThreadState(inputs, stream)
 
-    def run_ops(self, state: TorchState, n: int) -> None:
+    def run_ops(self, state: ThreadState, n: int) -> None:
         # The thread's current stream was set once in new_thread_state: entering a stream
         # context per op cost ~10% of a 0.25 ms H200 matmul (benchmarks/overhead.py).
         if len(state.inputs) == 3:
