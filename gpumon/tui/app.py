@@ -11,6 +11,7 @@ screen never flickers between half-applied states.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Grid
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -298,6 +300,11 @@ class GpumonApp(App[int]):
         main = self.main
         if not main.is_mounted:
             return
+        # While the screen is being built or torn down its widgets come and go.
+        with contextlib.suppress(NoMatches):
+            self._draw(main)
+
+    def _draw(self, main: MainScreen) -> None:
         now = self.source.now()
         if self._log_queue or self._everything:
             log = main.query_one(EventLog)

@@ -145,6 +145,7 @@ async def test_enter_on_the_crash_line_opens_the_crash_screen() -> None:
         assert isinstance(log.event_at(log.highlighted), ev.Crash)
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, CrashScreen))
+        await wait_for(lambda: "Verdict" in screen_text(app), 5, "the crash screen")
         text = screen_text(app)
         assert "CRASH #1" in text and "SIGSEGV" in text and "2 threads" in text
         assert "Verdict:" in text
@@ -193,6 +194,7 @@ async def test_help_screen_lists_every_key() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        await wait_for(lambda: "gpumon keys" in screen_text(app), 5, "the help screen")
         text = screen_text(app)
         for key in ("+", "-", "t", "p", "r", "c", "w", "x", "e", "s", "q", "space", "1 … 9"):
             assert f" {key} " in f" {text} ", key
@@ -268,6 +270,7 @@ async def test_a_stall_shows_in_the_panel_and_its_stacks_open_from_the_log() -> 
         log.highlighted = stall
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, StallScreen), 5)
+        await wait_for(lambda: "faulthandler" in screen_text(app), 5, "the stall screen")
         text = screen_text(app)
         assert "STALL" in text and "faulthandler" in text and "Thread" in text
 
@@ -280,6 +283,7 @@ async def test_a_gpu_crash_recorded_on_an_h200_replays_here() -> None:
         assert "NVIDIA H200" in panel_text(app, "mlx:gpu")
         await pilot.press("x")
         await wait_for(lambda: isinstance(app.screen, CrashScreen), 5)
+        await wait_for(lambda: "Verdict" in screen_text(app), 5, "the crash screen")
         text = screen_text(app)
         assert "SIGABRT" in text and '"mlx_worker-' in text
         assert "libmlx" in text and "[framework]" in text
