@@ -179,72 +179,61 @@ async def _run_cell(
     return outcome.get("failed", "")
 
 
-def _fmt_rate(x: float | None) -> str:
-    if x is None:
-        return "—"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if x >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
-
-
-def _fmt_ms(x: float | None) -> str:
-    return "—" if x is None else f"{x * 1e3:.3g}"
-
-
-def _fmt_bytes(n: int) -> str:
-    if not n:
-        return "—"
-    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= div:
-            return f"{n / div:.3g} {unit}"
-    return f"{n} B"
-
-
 def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
+    from rich.markup import escape
     from rich.table import Table
+
+    from gpumon import fmt
+
+    def rate(x: float | None) -> str:
+        return fmt.si(x, "").strip() if x is not None else "—"
 
     t = Table(
         title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
-        caption="ops/s: median over runs \\[min–max]; latency: per op, from the worker's "
-        "timer; memory: framework allocator peak (else process RSS, psutil)",
+        caption=escape(
+            "ops/s: median over runs [min–max]; latency: per op, from the worker's "
+            "timer; memory: framework allocator peak (else process RSS, psutil)"
+        ),
     )
-    for col, just in (
-        ("pool", "left"),
-        ("device", "left"),
-        ("policy", "left"),
-        ("workload", "left"),
-        ("threads", "right"),
-        ("ops/s", "right"),
-        ("GFLOP/s", "right"),
-        ("p50 ms", "right"),
-        ("p99 ms", "right"),
-        ("peak mem", "right"),
-        ("crashes", "right"),
+    for col in (
+        "pool",
+        "device",
+        "policy",
+        "workload",
+        "threads",
+        "ops/s",
+        "FLOP/s",
+        "p50",
+        "p99",
+        "peak mem",
+        "crashes",
     ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+        t.add_column(
+            col, justify="left" if col in ("pool", "device", "policy", "workload") else "right"
+        )
     for c in cells:
         r = c.first
         rng = c.ops_per_s_range
-        ops = _fmt_rate(c.ops_per_s) + (
-            f" [{_fmt_rate(rng[0])}–{_fmt_rate(rng[1])}]" if rng and len(c.measured) > 1 else ""
-        )
-        gflops = (
+        ops = rate(c.ops_per_s)
+        if rng and len(c.measured) > 1:
+            ops += escape(f" [{rate(rng[0])}–{rate(rng[1])}]")
+        flops = (
             "synthetic"
             if r.backend == "fault"
-            else (f"{c.flops / 1e9:.4g}" if c.flops is not None else "—")
+            else (fmt.si(c.flops, "FLOP/s") if c.flops is not None else "—")
         )
         mem = c.mem_peak
         peak = (
             mem.get("peak") or mem.get("active") or mem.get("allocated") or mem.get("current") or 0
         )
         mem_txt = (
-            _fmt_bytes(peak) if peak else (f"{_fmt_bytes(c.rss_peak)} RSS" if c.rss_peak else "—")
+            fmt.nbytes(peak) if peak else (f"{fmt.nbytes(c.rss_peak)} RSS" if c.rss_peak else "—")
         )
         crash_txt = f"{c.crashes}/{len(c.runs)}"
         if c.crashes:
             sig = ", ".join(sorted({x.crash_signal for x in c.runs if x.crash_signal}))
             crash_txt = f"[bold red]{crash_txt} {sig}[/]"
+        lat = [c.latency(q) for q in (50, 99)]
         t.add_row(
             r.pool,
             r.device,
@@ -252,9 +241,8 @@ def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
             f"{r.workload} {r.size} {r.dtype}",
             str(r.threads),
             ops,
-            gflops,
-            _fmt_ms(c.latency(50)),
-            _fmt_ms(c.latency(99)),
+            flops,
+            *(fmt.seconds(x) if x is not None else "—" for x in lat),
             mem_txt,
             crash_txt,
         )

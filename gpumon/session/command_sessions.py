@@ -16,8 +16,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpumon.fmt import duration
     from gpumon.session.sessions import list_sessions
-    from gpumon.tui.fmt import duration
 
     root = paths.session_dir(args.session_dir)
     found = list_sessions(root)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from gpumon import analysis
 from gpumon import events as ev
 from gpumon.crash.model import SYSTEM, UNKNOWN
+from gpumon.fmt import duration, nbytes, plural, seconds, si
 from gpumon.session.log import LoadedSession
 from gpumon.session.times import utc_human
 from gpumon.state import CrashRecord, SessionState
-from gpumon.tui.fmt import duration, nbytes, plural, seconds, si
 
 # The fault backend's own words for itself (PoolReady.framework); repeated wherever it appears
 # so no reader mistakes a synthetic crash for a framework bug.

@@ -17,8 +17,8 @@ import msgspec
 
 from gpumon import events as ev
 from gpumon.crash.model import CrashReport
+from gpumon.fmt import plural
 from gpumon.session import paths
-from gpumon.tui.fmt import plural
 
 _MAX_LISTED = 20  # line numbers named per warning; the rest are counted
 

@@ -26,9 +26,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from gpumon import events as ev
+from gpumon import fmt
 from gpumon.spec import MAX_THREADS, POLICIES, WORKLOADS, PoolConfig
 from gpumon.state import SessionState
-from gpumon.tui import fmt, keys
+from gpumon.tui import keys
 from gpumon.tui.crash_screen import CrashScreen, StallScreen
 from gpumon.tui.event_log import EventLog
 from gpumon.tui.help_screen import HelpScreen

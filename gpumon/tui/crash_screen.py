@@ -25,10 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Static
 
 from gpumon import events as ev
+from gpumon import fmt
 from gpumon.crash import render
 from gpumon.crash.model import CrashReport, Thread
 from gpumon.state import CrashRecord
-from gpumon.tui import fmt
 
 STDERR_LINES = 30
 

@@ -18,7 +18,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from gpumon import events as ev
-from gpumon.tui import fmt
+from gpumon import fmt
 
 MAX_LINES = 1000  # the widget's own bound; SessionState keeps more for the crash screens
 TRIM_TO = 800

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from gpumon import events as ev
-from gpumon.tui import fmt
+from gpumon import fmt
 
 
 def host_text(h: ev.HostSample | None, cpu_count: int | None = None, live: bool = True) -> Text:

@@ -14,8 +14,9 @@ from itertools import islice
 
 from rich.text import Text
 
+from gpumon import fmt
 from gpumon.state import PoolView
-from gpumon.tui import chart, fmt
+from gpumon.tui import chart
 from gpumon.tui.lines import LinesWidget
 
 LABEL = 9  # width of the left label column

@@ -6,7 +6,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from gpumon.tui import fmt
+from gpumon import fmt
 
 
 def position_text(
