@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from gpumon import events as ev
-from gpumon.tui import chart, fmt, keys
+from gpumon import fmt
+from gpumon.tui import chart, keys
 from gpumon.tui.app import LiveScreen, ReplayScreen
 from gpumon.tui.event_log import describe
 
