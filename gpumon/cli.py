@@ -76,7 +76,7 @@ def add_pool_options(
         help="a pool to run; repeatable. Backends: mlx, torch, fault (synthetic). "
         f"Devices: mlx:gpu|cpu, torch:mps|cuda|cpu. Default: {default_pools}. "
         "Per-pool keys: threads, workload, size, dtype, policy, name, fault, "
-        "fault-at-threads, fault-rate, native",
+        "fault-at-threads, fault-rate, native, intra-op (torch)",
     )
     if threads_list:
         g.add_argument(

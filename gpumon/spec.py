@@ -59,6 +59,9 @@ class PoolConfig(msgspec.Struct, frozen=True, kw_only=True):
     sync_every: int = 1
     fault: FaultConfig | None = None
     native_stacks: str = "auto"
+    # torch only: intra-op threads per worker thread (torch.set_num_threads); None keeps
+    # torch's default (one per core), which oversubscribes a CPU that runs several pools.
+    intra_op: int | None = None
 
     @property
     def label(self) -> str:
@@ -158,6 +161,10 @@ def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
             fault["at_threads"] = _check_int(key, value, 1, MAX_THREADS)
         elif key == "fault-rate":
             fault["rate"] = parse_fault_rate(value)
+        elif key == "intra-op":
+            if backend != "torch":
+                raise SpecError("intra-op is a torch setting (torch.set_num_threads)")
+            fields["intra_op"] = _check_int(key, value, 1, 1024)
         elif key == "native":
             fields["native_stacks"] = _check_choice(key, value, NATIVE_MODES)
         else:

@@ -23,6 +23,7 @@ import psutil
 
 from gpumon import events as ev
 from gpumon import protocol
+from gpumon.fmt import plural
 from gpumon.spec import PoolConfig
 from gpumon.supervisor import capture
 
@@ -366,7 +367,8 @@ class Pool:
                 op,
                 args,
                 True,
-                f"pool is {self.state}; it will start with {args['threads']} threads",
+                f"pool is {self.state}; it will start with "
+                f"{plural(int(args['threads']), 'thread')}",
                 source,
             )
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:

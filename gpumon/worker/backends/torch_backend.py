@@ -32,6 +32,8 @@ class TorchBackend(Backend):
         except ImportError as e:
             raise BackendUnavailable(f"PyTorch is not installed ({e})", INSTALL_FIX) from None
         self.torch = torch
+        if self.config.intra_op:
+            torch.set_num_threads(self.config.intra_op)
         req = self.config.device
         mps_ok = torch.backends.mps.is_available()
         cuda_ok = torch.cuda.is_available()
@@ -78,7 +80,8 @@ class TorchBackend(Backend):
         elif self.device.type == "mps":
             name = f"{cpu_name()} GPU (Metal Performance Shaders)"
         else:
-            name = f"{cpu_name()}, {torch.get_num_threads()} intra-op threads"
+            n = torch.get_num_threads()
+            name = f"{cpu_name()}, {n} intra-op thread{'s' if n != 1 else ''}"
         versions = {"torch": str(torch.__version__), "python": sys.version.split()[0]}
         if torch.version.cuda:
             versions["cuda"] = str(torch.version.cuda)
