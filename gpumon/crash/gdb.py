@@ -277,3 +277,31 @@ def _check(report: CrashReport) -> None:
     if empty:
         shown = ", ".join(str(n) for n in empty[:8])
         report.warnings.append(f"threads without frames: {shown} (capture truncated?)")
+
+
+def pthread_names(text: str) -> dict[int, str]:
+    """{pthread id: OS thread name} from gdb thread headers
+    (`Thread 2 (Thread 0x7ffff67ff6c0 (LWP 11098) "fault_worker-0"):`). faulthandler names
+    threads by the same pthread id, so this puts names on Python stacks before 3.14."""
+    names: dict[int, str] = {}
+    for line in text.splitlines():
+        m = _THREAD.match(line.strip())
+        if m is None:
+            continue
+        inner = m.group(2)
+        pt = _PTHREAD.match(inner)
+        if pt is None or not inner.endswith('"') or inner.count('"') < 2:
+            continue
+        ident = parse_hex(pt.group(1))
+        name = inner[inner.index('"') + 1 : -1]
+        if ident is not None and name:
+            names[ident] = name
+    return names
+
+
+def name_threads(report: CrashReport, names: dict[int, str]) -> CrashReport:
+    """Give unnamed threads of `report` (a faulthandler dump) the names gdb saw."""
+    for t in report.threads:
+        if t.name is None and t.id is not None and t.id in names:
+            t.name = names[t.id]
+    return report

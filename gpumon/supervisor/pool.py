@@ -575,6 +575,11 @@ class Pool:
         fh = capture.read_from(w.faulthandler, 0)
         if fh.strip():
             report, why = capture.parse_text(fh, str(w.faulthandler))
+            if report is not None and w.native_path is not None:
+                # Python < 3.14 does not name threads in faulthandler dumps; gdb did.
+                from gpumon.crash.gdb import name_threads, pthread_names
+
+                name_threads(report, pthread_names(capture.read_from(w.native_path, 0)))
             self.emit(
                 ev.CrashArtifact(
                     crash_id=cid,

@@ -348,3 +348,20 @@ def test_faulthandler_truncated_mid_line_is_partial() -> None:
 def test_faulthandler_parse_of_unrelated_text_fails() -> None:
     with pytest.raises(CrashParseError):
         parse_faulthandler("hello\nworld\n")
+
+
+def test_gdb_thread_names_label_faulthandler_threads() -> None:
+    from gpumon.crash.gdb import name_threads, pthread_names
+    from gpumon.crash.parse import parse_file
+
+    native = (NATIVE / "gdb-sigabrt-torch-mlx-7threads.txt").read_text()
+    names = pthread_names(native)
+    assert names[0x7FFFD2FFD6C0] == "abort_worker-2"
+    py = name_threads(parse_file(NATIVE / "faulthandler-py311-abort-4threads.txt"), names)
+    assert py.crashed_thread is not None and py.crashed_thread.name == "abort_worker-2"
+    assert {t.name for t in py.threads} == {
+        "abort_worker-2",
+        "mlx_worker-1",
+        "torch_worker-0",
+        "python3",
+    }

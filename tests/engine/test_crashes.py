@@ -81,6 +81,9 @@ async def test_gdb_captures_native_stacks_of_every_named_thread(artifacts) -> No
         st.apply(e)
     rec = st.crashes[crash.crash_id]
     assert rec.native is native and rec.python is not None
+    # faulthandler (Python < 3.14) names no threads; gdb's names were put on its stacks
+    assert rec.python.crashed_thread is not None
+    assert rec.python.crashed_thread.name == crashed.name
     assert "SIGSEGV" in rec.verdict and crashed.name in rec.verdict
 
 
