@@ -3,9 +3,10 @@
     python3 screenshots/live_gpu.py OUTDIR
 
 Three pools: torch on CUDA and MLX on its GPU, both at 4 threads with per-thread streams, and
-an MLX pool on one shared stream (no lock), which dies at 2 threads and is restarted by the
-monitor again and again. Saves `gpu-live.svg` (the three panels) and `gpu-crash.svg` (the
-crash screen of the shared-stream pool), and records the session in OUTDIR/sessions.
+an MLX pool on one shared stream (no lock), which dies and is restarted by the monitor again
+and again (or loses a thread to a CUDA error). Saves `gpu-live.svg` (the three panels) and
+`gpu-crash.svg` (the crash screen of the shared-stream pool), and records the session in
+OUTDIR/sessions.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gpumon.tui.app import make_app  # noqa: E402
 from gpumon.tui.crash_screen import CrashScreen  # noqa: E402
 
 
-async def wait_for(pred, timeout: float, what: str) -> None:  # noqa: ANN001
+async def wait_for(pred, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
@@ -35,7 +36,7 @@ async def wait_for(pred, timeout: float, what: str) -> None:  # noqa: ANN001
 async def main(out: Path) -> None:
     specs = (os.environ.get("GPUMON_SHOT_POOLS") or
              "torch:cuda,threads=4;mlx:gpu,threads=4;"
-             "mlx:gpu,name=mlx-shared,policy=shared,threads=2,native=off").split(";")
+             "mlx:gpu,name=mlx-shared,policy=shared,threads=8,native=off").split(";")
     pools = [parse_pool(s) for s in specs]
     first, second = pools[0].name, pools[1].name
     app = make_app(pools=pools, session_dir=out / "sessions", restart=True,
@@ -44,9 +45,16 @@ async def main(out: Path) -> None:
         st = app.state.pools
         await wait_for(lambda: st.get(first) and st[first].last
                        and st.get(second) and st[second].last, 240, "the GPU pools")
-        await wait_for(lambda: app.state.crashes, 120, "a shared-stream crash")
+        # One shared stream fails one of two ways: the worker dies (SIGSEGV/SIGABRT) or a
+        # thread gets a CUDA error as a Python exception; either is shown.
+        shared = pools[2].name
+        await wait_for(lambda: app.state.crashes or st[shared].thread_errors, 90,
+                       "the shared stream to fail")
         await asyncio.sleep(15)  # history in the charts, a few crashes and restarts
         app.save_screenshot("gpu-live.svg", str(out))
+        if not app.state.crashes:
+            await pilot.press("q")
+            return
         rec = next(iter(app.state.crashes.values()))
         await wait_for(lambda: rec.python is not None, 30, "the crash's stacks")
         await pilot.press("3", "x")
