@@ -90,7 +90,11 @@ async def test_missing_framework_names_the_extra_to_install(
     (shadow / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n"
     )
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "shadow"))
+    # prepend: on hosts whose packages come from PYTHONPATH, msgspec must still be found
+    rest = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(tmp_path / "shadow"), rest) if p)
+    )
     async with Session(["torch"], artifacts) as s:
         await wait_for(lambda: s.of(ev.PoolFailed), 60)
     f = s.of(ev.PoolFailed)[0]

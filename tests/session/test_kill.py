@@ -75,7 +75,11 @@ def test_sigkill_mid_session_loses_no_complete_line(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        # prepend, not replace: the interpreter's own packages may come from PYTHONPATH too
+        env=dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        ),
     )
     try:
         log = Path(child.stdout.readline().strip())
