@@ -11,7 +11,9 @@ screen never flickers between half-applied states.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -276,6 +278,12 @@ class GpumonApp(App[int]):
         self.update_title()
         self.set_interval(1 / self.refresh_hz, self.tick, name="refresh")
         if self.source.live:
+            # `kill <pid>` / a closing terminal: quit as `q` does, so the pools stop and the
+            # session log gets its session_end.
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, lambda: self.run_worker(self.action_quit()))
             self.start_source()  # spawning and the recorder's host probe: off the first frame
         else:
             await self.source.start()  # a replay seeks at once, so its first frame is exact

@@ -80,3 +80,32 @@ def test_gpumon_binary_in_tmux(tmp_path: Path) -> None:
         assert not workers_using(tmp_path), "a worker outlived the monitor"
     finally:
         tmux("kill-session", "-t", session)
+
+
+def test_sigterm_quits_like_q(tmp_path: Path) -> None:
+    """`kill <pid>` stops the pools and closes the session log (session_end written)."""
+    session = f"gpumon-term-{os.getpid()}"
+    cmd = (
+        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon --pool fault "
+        f"--session-dir {tmp_path}; echo EXIT=$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd)
+    try:
+        wait_screen(session, lambda s: re.search(r"\d k?ops/s", s) is not None, 120)
+        (monitor,) = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if (p.info["cmdline"] or [])[:3] == [sys.executable, "-m", "gpumon"]
+            and str(tmp_path) in " ".join(p.info["cmdline"])
+        ]
+        monitor.terminate()
+        screen = wait_screen(session, lambda s: "EXIT=" in s, 60)
+        assert "EXIT=0" in screen
+        (log,) = tmp_path.glob("*/session.jsonl")
+        assert log.read_text().splitlines()[-1].startswith('{"type":"session_end"')
+        deadline = time.monotonic() + 10
+        while workers_using(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not workers_using(tmp_path), "a worker outlived the monitor"
+    finally:
+        tmux("kill-session", "-t", session)
