@@ -204,13 +204,7 @@ class Pool:
         try:
             await self._supervise_inner(w)
         except Exception as e:  # a bug here must not leave the pool in limbo, nor go unseen
-            self.emit(
-                ev.Notice(
-                    pool=self.name,
-                    level="error",
-                    message=f"supervisor error: {type(e).__name__}: {e}",
-                )
-            )
+            self._notice(f"supervisor error: {type(e).__name__}: {e}", "error")
             w.kill()
             if self.state not in (STOPPED, FAILED, CRASHED, RESTARTING):
                 self.state = FAILED
@@ -244,7 +238,7 @@ class Pool:
             w.last_msg = time.monotonic()
             if self.stalled:
                 self.stalled = False
-                self.emit(ev.Notice(pool=self.name, message="worker answered again after a stall"))
+                self._notice("worker answered again after a stall")
             try:
                 msg = protocol.decode_worker(line)
             except (msgspec.DecodeError, msgspec.ValidationError):
@@ -252,17 +246,19 @@ class Pool:
                 continue
             self._handle(w, msg)
 
+    def _notice(self, message: str, level: str = "info") -> None:
+        self.emit(ev.Notice(pool=self.name, level=level, message=message))
+
+    def _note(self, crash_id: str, note: str) -> None:
+        self.emit(ev.CrashArtifact(crash_id=crash_id, pool=self.name, kind="note", note=note))
+
     def _noise(self, line: bytes) -> None:
         self.noise += 1
         # Report the first few in full and then every 100th, so garbage cannot flood the log.
         if self.noise <= 3 or self.noise % 100 == 0:
             shown = line[:80].decode(errors="replace").rstrip()
-            self.emit(
-                ev.Notice(
-                    pool=self.name,
-                    level="warning",
-                    message=f"unreadable line #{self.noise} from the worker ignored: {shown!r}",
-                )
+            self._notice(
+                f"unreadable line #{self.noise} from the worker ignored: {shown!r}", "warning"
             )
 
     def _handle(self, w: WorkerProcess, msg: msgspec.Struct) -> None:
@@ -291,13 +287,7 @@ class Pool:
         elif isinstance(msg, protocol.Exited):
             w.exited = msg
         elif isinstance(msg, protocol.DebuggerError):
-            self.emit(
-                ev.Notice(
-                    pool=self.name,
-                    level="error",
-                    message=f"gdb could not run the worker: {msg.message}",
-                )
-            )
+            self._notice(f"gdb could not run the worker: {msg.message}", "error")
 
     def _on_hello(self, w: WorkerProcess, h: protocol.Hello) -> None:
         if h.protocol != protocol.PROTOCOL_VERSION:
@@ -509,14 +499,7 @@ class Pool:
             how = f"signal {sig}" if sig else f"exit code {code}"
             if w.exited is None:
                 how += f" (gdb exited with {w.proc.returncode} before reporting the end)"
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=self.crash_id,
-                    pool=self.name,
-                    kind="note",
-                    note=f"worker {w.pid} ended with {how}",
-                )
-            )
+            self._note(self.crash_id, f"worker {w.pid} ended with {how}")
         await self._collect_artifacts(w)
         self.exited.set()
         if not self.stop_requested:
@@ -592,14 +575,10 @@ class Pool:
                 )
             )
         else:
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=cid,
-                    pool=self.name,
-                    kind="note",
-                    note="faulthandler wrote nothing (the process was "
-                    "killed, or died before Python started)",
-                )
+            self._note(
+                cid,
+                "faulthandler wrote nothing (the process was "
+                "killed, or died before Python started)",
             )
         for kind, path in (("stderr", w.stderr), ("stdout", w.stdout)):
             tail = capture.read_tail(path)
@@ -610,24 +589,13 @@ class Pool:
                     )
                 )
         if w.plan.kind == "gdb" and w.native_path is None:
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=cid,
-                    pool=self.name,
-                    kind="note",
-                    note="gdb saw no fatal signal (the worker exited or "
-                    "was killed), so there are no native stacks",
-                )
+            self._note(
+                cid,
+                "gdb saw no fatal signal (the worker exited or "
+                "was killed), so there are no native stacks",
             )
         elif w.plan.kind == "none":
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=cid,
-                    pool=self.name,
-                    kind="note",
-                    note=f"native stacks: {w.plan.description}",
-                )
-            )
+            self._note(cid, f"native stacks: {w.plan.description}")
         elif w.plan.kind == "ips":
             # The report appears seconds later; the crash event is already out.
             task = asyncio.create_task(self._await_ips(cid, w), name=f"ips {cid}")
@@ -641,14 +609,7 @@ class Pool:
             w.pid, since=time.time() - (time.monotonic() - w.started_at) - 1
         )
         if path is None:
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=cid,
-                    pool=self.name,
-                    kind="note",
-                    note=f"macOS wrote no crash report for pid {w.pid} in time",
-                )
-            )
+            self._note(cid, f"macOS wrote no crash report for pid {w.pid} in time")
             return
         text = capture.read_from(path, 0)
         report, why = capture.parse_text(text, str(path))
