@@ -151,10 +151,8 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             close(tr, e.t)
             tr.changed_t = e.t
         elif isinstance(e, ev.Control) and tr is not None and e.ok:
-            if e.command == "set_workload":
-                parts = e.detail.split()
-                if len(parts) == 3 and parts[1].isdigit():
-                    tr.size, tr.dtype = int(parts[1]), parts[2]
+            if e.command == "set_workload" and (w := ev.parse_workload_detail(e.detail)):
+                tr.size, tr.dtype = w[1], w[2]
             if e.command in ("set_threads", "set_policy", "set_workload", "resume"):
                 close(tr, e.t)
                 tr.changed_t = e.t

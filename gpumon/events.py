@@ -233,6 +233,19 @@ class HostSample(Event, tag="host_sample", kw_only=True):
     gpus: list[GpuSample] = msgspec.field(default_factory=list)
 
 
+def workload_detail(kind: str, size: int, dtype: str) -> str:
+    """How a set_workload answer states the new workload (`matmul 512 float32`)."""
+    return f"{kind} {size} {dtype}"
+
+
+def parse_workload_detail(detail: str) -> tuple[str, int, str] | None:
+    """(workload, size, dtype) from a successful set_workload answer, else None."""
+    parts = detail.split()
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], int(parts[1]), parts[2]
+    return None
+
+
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     SessionStart,
     SessionEnd,

@@ -375,8 +375,10 @@ def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
     if own:
         images = sorted({e.image for t in own if (e := driver_entry(t)) and e.image})
         n = len(own)
-        line += (f"; {n} other thread{'s were' if n != 1 else ' was'} only in "
-                 f"{', '.join(images) or 'GPU driver'} code")
+        line += (
+            f"; {n} other thread{'s were' if n != 1 else ' was'} only in "
+            f"{', '.join(images) or 'GPU driver'} code"
+        )
     if crashed is not None and any(f.kind == DRIVER for f in crashed.frames):
         entry = driver_entry(crashed)
         if entry is not None:

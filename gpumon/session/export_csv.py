@@ -57,9 +57,8 @@ def export_csv(session: LoadedSession) -> str:
             ready[e.pool] = e
             shape[e.pool] = (e.size, e.dtype)
         elif isinstance(e, ev.Control) and e.ok and e.command == "set_workload":
-            parts = e.detail.split()
-            if len(parts) == 3 and parts[1].isdigit():
-                shape[e.pool] = (int(parts[1]), parts[2])
+            if (w := ev.parse_workload_detail(e.detail)) is not None:
+                shape[e.pool] = (w[1], w[2])
         elif isinstance(e, ev.Sample):
             r = ready.get(e.pool)
             size, dtype = shape.get(e.pool, (None, ""))

@@ -396,12 +396,8 @@ class Pool:
             policy=ack.policy or c.policy,
             workload=ack.workload or c.workload,
         )
-        if ack.command in ("set_workload",) and ack.detail:
-            parts = ack.detail.split()
-            if len(parts) == 3:
-                self.config = msgspec.structs.replace(
-                    self.config, size=int(parts[1]), dtype=parts[2]
-                )
+        if ack.command == "set_workload" and (w := ev.parse_workload_detail(ack.detail)):
+            self.config = msgspec.structs.replace(self.config, size=w[1], dtype=w[2])
         if ack.state == "paused":
             self.state = PAUSED
         elif ack.state == "running" and self.state == PAUSED:

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from gpumon import latency, protocol
-from gpumon.events import Sample
+from gpumon.events import Sample, workload_detail
 from gpumon.spec import DTYPES, POLICIES, WORKLOADS, SpecError, validate_size, validate_threads
 from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
 from gpumon.worker.threadname import set_current_thread_name
@@ -229,7 +229,7 @@ class Runtime:
             new = replace(self.workload, kind=kind, size=size, dtype=dtype)
             self.backend.validate(new, self.target)
             self._swap_workload(new)
-            return f"{kind} {size} {dtype}"
+            return workload_detail(kind, size, dtype)
         if cmd.op == "set_policy":
             pol = str(a.get("policy"))
             if pol not in POLICIES:
