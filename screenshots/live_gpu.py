@@ -34,22 +34,32 @@ async def wait_for(pred, timeout: float, what: str) -> None:
 
 
 async def main(out: Path) -> None:
-    specs = (os.environ.get("GPUMON_SHOT_POOLS") or
-             "torch:cuda,threads=4;mlx:gpu,threads=4;"
-             "mlx:gpu,name=mlx-shared,policy=shared,threads=8,native=off").split(";")
+    specs = (
+        os.environ.get("GPUMON_SHOT_POOLS")
+        or "torch:cuda,threads=4;mlx:gpu,threads=4;"
+        "mlx:gpu,name=mlx-shared,policy=shared,threads=8,native=off"
+    ).split(";")
     pools = [parse_pool(s) for s in specs]
     first, second = pools[0].name, pools[1].name
-    app = make_app(pools=pools, session_dir=out / "sessions", restart=True,
-                   argv=["gpumon", *(f"--pool={p.name}" for p in pools)])
+    app = make_app(
+        pools=pools,
+        session_dir=out / "sessions",
+        restart=True,
+        argv=["gpumon", *(f"--pool={p.name}" for p in pools)],
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         st = app.state.pools
-        await wait_for(lambda: st.get(first) and st[first].last
-                       and st.get(second) and st[second].last, 240, "the GPU pools")
+        await wait_for(
+            lambda: st.get(first) and st[first].last and st.get(second) and st[second].last,
+            240,
+            "the GPU pools",
+        )
         # One shared stream fails one of two ways: the worker dies (SIGSEGV/SIGABRT) or a
         # thread gets a CUDA error as a Python exception; either is shown.
         shared = pools[2].name
-        await wait_for(lambda: app.state.crashes or st[shared].thread_errors, 90,
-                       "the shared stream to fail")
+        await wait_for(
+            lambda: app.state.crashes or st[shared].thread_errors, 90, "the shared stream to fail"
+        )
         await asyncio.sleep(15)  # history in the charts, a few crashes and restarts
         app.save_screenshot("gpu-live.svg", str(out))
         if not app.state.crashes:

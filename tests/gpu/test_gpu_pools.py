@@ -20,14 +20,19 @@ def _has_cuda() -> bool:
     return r.returncode == 0 and "GPU" in r.stdout
 
 
-pytestmark = [pytest.mark.skipif(not _has_cuda(), reason="no NVIDIA GPU visible"),
-              pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.skipif(not _has_cuda(), reason="no NVIDIA GPU visible"),
+    pytest.mark.timeout(300),
+]
 
 
-@pytest.mark.parametrize("spec, mem_keys", [
-    ("torch:cuda", {"allocated", "reserved", "peak"}),
-    ("mlx:gpu", {"active", "peak", "cache"}),
-])
+@pytest.mark.parametrize(
+    "spec, mem_keys",
+    [
+        ("torch:cuda", {"allocated", "reserved", "peak"}),
+        ("mlx:gpu", {"active", "peak", "cache"}),
+    ],
+)
 async def test_gpu_pool_grows_and_reports_device_memory(spec, mem_keys, artifacts) -> None:
     async with Session([f"{spec},size=2048,native=off"], artifacts) as s:
         await wait_for(lambda: s.ready(spec) or s.of(ev.PoolFailed), 240)
