@@ -143,6 +143,23 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             tr.run.end_t = t
             tr.run = None
 
+    def begin(tr: _PoolTrack, pool: str, e: ev.Sample | ev.Crash, backend: str, device: str) -> Run:
+        """End the pool's current run and start one for the configuration `e` reports."""
+        close(tr, e.t)
+        r = tr.run = Run(
+            pool,
+            backend,
+            device,
+            e.policy,
+            e.workload,
+            tr.size,
+            tr.dtype,
+            e.threads,
+            start_t=tr.changed_t or e.t,
+        )
+        out.append(r)
+        return r
+
     for e in events:
         pool = getattr(e, "pool", "")
         tr = tracks.setdefault(pool, _PoolTrack()) if pool else None
@@ -162,19 +179,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
                 continue
             r = tr.run
             if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy, e.workload):
-                close(tr, e.t)
-                r = tr.run = Run(
-                    pool,
-                    tr.backend,
-                    tr.device,
-                    e.policy,
-                    e.workload,
-                    tr.size,
-                    tr.dtype,
-                    e.threads,
-                    start_t=tr.changed_t or e.t,
-                )
-                out.append(r)
+                r = begin(tr, pool, e, tr.backend, tr.device)
             if e.t - e.interval < r.start_t + warmup:
                 continue  # the window overlaps start-up or the change itself
             r.seconds += e.interval
@@ -188,18 +193,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         elif isinstance(e, ev.Crash) and tr is not None:
             r = tr.run
             if r is None:  # died before its first sample: still a run of its configuration
-                r = Run(
-                    pool,
-                    e.backend or tr.backend,
-                    e.device or tr.device,
-                    e.policy,
-                    e.workload,
-                    tr.size,
-                    tr.dtype,
-                    e.threads,
-                    start_t=tr.changed_t or e.t,
-                )
-                out.append(r)
+                r = begin(tr, pool, e, e.backend or tr.backend, e.device or tr.device)
             r.crashed, r.crash_signal = (
                 True,
                 e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else None),
