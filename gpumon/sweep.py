@@ -84,7 +84,6 @@ async def _sweep(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gpumon import analysis
-    from gpumon.supervisor.supervisor import Supervisor
 
     console = Console(stderr=True)
     recorded: list[ev.Event] = []
@@ -120,7 +119,7 @@ async def _sweep(
                 continue
             cfg = msgspec.structs.replace(pool, threads=n, policy=pol)
             why = await _run_cell(
-                cfg, args, listeners, Supervisor, recorder.artifacts_dir if recorder else None
+                cfg, args, listeners, recorder.artifacts_dir if recorder else None
             )
             if why:
                 failed[pool.name] = why
@@ -147,10 +146,11 @@ async def _run_cell(
     cfg: PoolConfig,
     args: argparse.Namespace,
     listeners: list,
-    supervisor_cls: type,
     artifacts: Path | None,
 ) -> str:
     """Run one cell; returns why the pool could not run at all ("" otherwise)."""
+    from gpumon.supervisor.supervisor import Supervisor
+
     outcome: dict[str, str] = {}
 
     def watch(e: ev.Event) -> None:
@@ -159,8 +159,7 @@ async def _run_cell(
         elif isinstance(e, (ev.PoolReady, ev.Crash)):
             outcome.setdefault("ready", "yes")
 
-    kwargs = {"artifacts_root": artifacts} if artifacts else {}
-    sup = supervisor_cls([cfg], listeners=[*listeners, watch], **kwargs)
+    sup = Supervisor([cfg], artifacts_root=artifacts, listeners=[*listeners, watch])
     await sup.start()
     pool = sup.pools[cfg.name]
     deadline = time.monotonic() + 180  # importing a framework on a cold disk can be slow
@@ -172,10 +171,7 @@ async def _run_cell(
             await asyncio.sleep(0.05)
     elif "failed" not in outcome:
         outcome["failed"] = "the worker did not become ready within 180 s"
-    await sup.stop()
-    if pool.state == "crashed" or pool.crash_id:
-        # let late artifacts (native stacks) land in the log before the next cell
-        await asyncio.sleep(0.1)
+    await sup.stop()  # returns once the worker's exit and its artifacts are recorded
     return outcome.get("failed", "")
 
 
