@@ -47,6 +47,13 @@ def workers_using(folder: Path) -> list[psutil.Process]:
     return out
 
 
+def assert_no_worker_left(folder: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while workers_using(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not workers_using(folder), "a worker outlived the monitor"
+
+
 def test_gpumon_binary_in_tmux(tmp_path: Path) -> None:
     session = f"gpumon-smoke-{os.getpid()}"
     cmd = (
@@ -74,10 +81,7 @@ def test_gpumon_binary_in_tmux(tmp_path: Path) -> None:
         screen = wait_screen(session, lambda s: "EXIT=" in s, 60)
         assert "EXIT=0" in screen
         assert "gpumon: session log" in screen
-        deadline = time.monotonic() + 10
-        while workers_using(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not workers_using(tmp_path), "a worker outlived the monitor"
+        assert_no_worker_left(tmp_path)
     finally:
         tmux("kill-session", "-t", session)
 
@@ -103,9 +107,6 @@ def test_sigterm_quits_like_q(tmp_path: Path) -> None:
         assert "EXIT=0" in screen
         (log,) = tmp_path.glob("*/session.jsonl")
         assert log.read_text().splitlines()[-1].startswith('{"type":"session_end"')
-        deadline = time.monotonic() + 10
-        while workers_using(tmp_path) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not workers_using(tmp_path), "a worker outlived the monitor"
+        assert_no_worker_left(tmp_path)
     finally:
         tmux("kill-session", "-t", session)
