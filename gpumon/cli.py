@@ -1,48 +1,24 @@
-"""The `gpumon` command: wires subcommands to their modules, and turns user errors into one line.
+"""The `gpumon` command: a dispatcher from subcommand names to gpumon.commands modules.
 
-Subcommand modules are imported lazily so `gpumon crash FILE` does not pay for Textual, and so
-no subcommand can drag a framework into the monitor process.
+It owns only what every subcommand shares: usage errors as one line (exit 2), a spec error as
+one line (exit 2), Ctrl-C, a closed pipe, and a last-resort line for a bug in gpumon itself
+instead of a traceback (exit 70; GPUMON_DEBUG=1 shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from gpumon import __version__
-from gpumon.spec import (
-    DTYPES,
-    FAULT_KINDS,
-    NATIVE_MODES,
-    POLICIES,
-    WORKLOADS,
-    FaultConfig,
-    PoolConfig,
-    SpecError,
-    parse_fault_rate,
-    parse_pool,
-    unique_names,
-    validate_size,
-    validate_threads,
-)
-
-EXIT_OK = 0
-EXIT_ERROR = 1  # bad input, unreadable file, missing framework
-EXIT_USAGE = 2  # unknown flag / bad option value
-EXIT_CRASHED = 3  # sweep: at least one worker died
-
-# name -> (module, help). Each module exposes configure(parser) and run(args) -> int.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "live": ("gpumon.tui.command", "open the interactive monitor (the default)"),
-    "sweep": ("gpumon.sweep", "headless thread-count ramp with a scaling and crash table"),
-    "doctor": ("gpumon.doctor", "what this machine can run and how crashes are captured"),
-    "crash": ("gpumon.crash.command", "summarise a crash report (.ips, .crash, faulthandler)"),
-    "replay": ("gpumon.tui.replay_command", "play a recorded session back in the monitor"),
-    "sessions": ("gpumon.session.command_sessions", "list recorded sessions"),
-    "export": ("gpumon.session.command_export", "export a session log as csv, json or md"),
-}
+from gpumon.commands import SUBCOMMANDS
+from gpumon.exit_codes import ExitCode
+from gpumon.spec import SpecError
 
 
 class UsageError(Exception):
@@ -54,130 +30,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def positive_int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def add_pool_options(
-    p: argparse.ArgumentParser, *, default_pools: str, threads_list: bool = False
-) -> None:
-    """Options shared by every command that starts pools (live TUI, sweep). With
-    `threads_list`, --threads takes a ramp such as 1,2,4,8 (stored as `ramp`)."""
-    g = p.add_argument_group("pools")
-    g.add_argument(
-        "--pool",
-        action="append",
-        metavar="BACKEND[:DEVICE][,k=v...]",
-        help="a pool to run; repeatable. Backends: mlx, torch, fault (synthetic). "
-        f"Devices: mlx:gpu|cpu, torch:mps|cuda|cpu. Default: {default_pools}. "
-        "Per-pool keys: threads, workload, size, dtype, policy, name, fault, "
-        "fault-at-threads, fault-rate, native, intra-op (torch)",
-    )
-    if threads_list:
-        g.add_argument(
-            "--threads",
-            dest="ramp",
-            default="1,2,4,8",
-            metavar="LIST",
-            help="thread counts to run, e.g. 1,2,4,8 or 1-4 (default 1,2,4,8)",
-        )
-    else:
-        g.add_argument(
-            "--threads",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="worker threads per pool (default 1)",
-        )
-    g.add_argument(
-        "--workload",
-        choices=WORKLOADS,
-        default="matmul",
-        help="matmul = addmm like the original MLX crash; mlp = small forward pass",
-    )
-    g.add_argument(
-        "--size",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="matrix / hidden size (default: 512 on CPU, 4096 on GPUs)",
-    )
-    g.add_argument(
-        "--dtype", choices=DTYPES, default=None, help="default: float32 on CPU, bfloat16 on GPUs"
-    )
-    g.add_argument(
-        "--policy",
-        choices=POLICIES,
-        default="per-thread",
-        help="per-thread streams (default), one shared stream, or a lock around submission",
-    )
-    g.add_argument(
-        "--sync-every",
-        type=positive_int,
-        default=1,
-        metavar="K",
-        help="synchronise the device every K ops (default 1: every op)",
-    )
-    g.add_argument(
-        "--fault",
-        choices=FAULT_KINDS,
-        default="segv",
-        help="fault backend only: which real native fault to inject",
-    )
-    g.add_argument(
-        "--fault-at-threads",
-        type=positive_int,
-        default=2,
-        metavar="N",
-        help="fault backend only: arm the fault at N or more threads (default 2)",
-    )
-    g.add_argument(
-        "--fault-rate",
-        type=parse_fault_rate_arg,
-        default=2.0,
-        metavar="PER_S",
-        help="fault backend only: expected faults per second once armed (default 2)",
-    )
-    g.add_argument(
-        "--native-stacks",
-        choices=NATIVE_MODES,
-        default="auto",
-        help="native stacks of every thread on a crash: auto (gdb where present), "
-        "gdb (require it), off",
-    )
-
-
-def parse_fault_rate_arg(text: str) -> float:
-    try:
-        return parse_fault_rate(text)
-    except SpecError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def pools_from_args(args: argparse.Namespace, default_pools: Sequence[str]) -> list[PoolConfig]:
-    """Build PoolConfigs from --pool and the global pool options; raises SpecError."""
-    n = getattr(args, "threads", None)
-    threads = validate_threads(n) if n is not None else 1
-    size = validate_size(args.size) if args.size is not None else None
-    defaults = PoolConfig(
-        name="",
-        backend="fault",
-        threads=threads,
-        workload=args.workload,
-        size=size,
-        dtype=args.dtype,
-        policy=args.policy,
-        sync_every=args.sync_every,
-        fault=FaultConfig(kind=args.fault, at_threads=args.fault_at_threads, rate=args.fault_rate),
-        native_stacks=args.native_stacks,
-    )
-    specs = args.pool or list(default_pools)
-    return unique_names([parse_pool(s, defaults) for s in specs])
 
 
 def build_parser() -> Parser:
@@ -206,20 +58,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
-            return EXIT_USAGE
+            return ExitCode.USAGE
         module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
     except UsageError as e:
         print(e, file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except SpecError as e:
         print(f"gpumon: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         print("gpumon: interrupted", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        return EXIT_ERROR
+        # The reader went away (`gpumon sessions | head`): nothing left to say to it.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lets interpreter exit quietly
+        return ExitCode.ERROR
+    except Exception as e:
+        if os.environ.get("GPUMON_DEBUG"):
+            traceback.print_exc()
+        where = _where(e)
+        print(
+            f"gpumon: internal error (please report it): {type(e).__name__}: {e}{where}",
+            file=sys.stderr,
+        )
+        return ExitCode.INTERNAL
+
+
+def _where(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    if not tb:
+        return ""
+    last = tb[-1]
+    return f" [{os.path.basename(last.filename)}:{last.lineno}]"
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
-"""Pool specifications: what `--pool BACKEND[:DEVICE][,key=value...]` means, everywhere.
+"""Pool specifications: what `--pool BACKEND[@VERSION][:DEVICE][,key=value...]` means, everywhere.
 
-The same parser serves the TUI, `sweep` and the tests, so a spec that works in one place works
-in all of them. Nothing here imports a framework: deciding *which* device a backend gets is the
-worker's job (it is the only process that may import torch or mlx).
+The pool-config invariants live here and only here: one validator per key (`KEYS`) serves the
+`--pool` keys, the command line's global options (argparse `type=`) and the worker's answer to a
+live command, so `threads=0` is refused with the same sentence wherever it is typed. Nothing
+here imports a framework: deciding *which* device a backend gets is the worker's job.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -23,10 +27,13 @@ DTYPES = ("float32", "float16", "bfloat16")
 POLICIES = ("per-thread", "shared", "locked")
 FAULT_KINDS = ("segv", "abort", "hang")
 NATIVE_MODES = ("auto", "gdb", "off")
+VERSIONED = ("mlx", "torch")  # backends whose framework version can be chosen per pool
 
 MAX_THREADS = 256
 MAX_SIZE = 32768
 MIN_SIZE = 8
+MAX_SYNC_EVERY = 10_000
+MAX_INTRA_OP = 1024
 
 
 class SpecError(ValueError):
@@ -62,14 +69,22 @@ class PoolConfig(msgspec.Struct, frozen=True, kw_only=True):
     # torch only: intra-op threads per worker thread (torch.set_num_threads); None keeps
     # torch's default (one per core), which oversubscribes a CPU that runs several pools.
     intra_op: int | None = None
+    # The framework version to run (`mlx@0.31.1`): None is the one installed beside gpumon.
+    version: str | None = None
+    # An existing interpreter (or venv) to run the worker with, instead of building one.
+    python: str | None = None
 
     @property
     def label(self) -> str:
         dev = self.device or "auto"
-        return f"{self.backend}:{dev}"
+        ver = f"@{self.version}" if self.version else ""
+        return f"{self.backend}{ver}:{dev}"
 
 
-def _check_int(key: str, raw: str, lo: int, hi: int) -> int:
+# ---- one validator per key ---------------------------------------------------------------
+
+
+def _whole(key: str, raw: str, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
@@ -79,10 +94,115 @@ def _check_int(key: str, raw: str, lo: int, hi: int) -> int:
     return value
 
 
-def _check_choice(key: str, raw: str, choices: tuple[str, ...]) -> str:
+def _choice(key: str, raw: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise SpecError(f"{key}={raw!r} is not one of: {', '.join(choices)}")
     return raw
+
+
+def _name(raw: str) -> str:
+    if not raw or not raw.replace("-", "").replace("_", "").isalnum():
+        raise SpecError(f"pool name {raw!r} must be letters, digits, '-' or '_'")
+    return raw
+
+
+_VERSION = re.compile(r"^\d+(\.\d+){0,3}([a-z]+\d*)?(\.post\d+|\.dev\d+)?(\+[\w.]+)?$")
+
+
+def parse_version(raw: str) -> str:
+    """An exact release such as 0.31.1 or 2.5.1+cpu; ranges and names are refused."""
+    raw = raw.strip()
+    if not _VERSION.match(raw):
+        raise SpecError(f"version {raw!r} is not an exact release such as 0.31.1")
+    return raw
+
+
+def parse_fault_rate(raw: str) -> float:
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise SpecError(f"fault rate {raw!r} is not a number (faults per second)") from None
+    if not (rate > 0 and math.isfinite(rate)):
+        raise SpecError(f"fault rate {raw!r} must be a positive number of faults per second")
+    return rate
+
+
+def parse_seconds(raw: str, what: str = "seconds", *, allow_zero: bool = False) -> float:
+    """A finite number of seconds (> 0, or >= 0 with allow_zero): nan and inf are refused."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SpecError(f"{what} {raw!r} is not a number of seconds") from None
+    ok = value >= 0 if allow_zero else value > 0
+    if not (math.isfinite(value) and ok):
+        need = "0 or more" if allow_zero else "more than 0"
+        raise SpecError(f"{what} {raw!r} must be a finite number of seconds, {need}")
+    return value
+
+
+@dataclass(frozen=True)
+class Key:
+    """A pool key: the PoolConfig field it sets (or fault.<field>) and its validator."""
+
+    field: str
+    parse: Callable[[str], object]
+    backends: tuple[str, ...] = BACKENDS
+    only_why: str = ""  # the sentence for a key given to a backend it does not apply to
+
+
+KEYS: dict[str, Key] = {
+    "threads": Key("threads", lambda v: _whole("threads", v, 1, MAX_THREADS)),
+    "size": Key("size", lambda v: _whole("size", v, MIN_SIZE, MAX_SIZE)),
+    "workload": Key("workload", lambda v: _choice("workload", v, WORKLOADS)),
+    "dtype": Key("dtype", lambda v: _choice("dtype", v, DTYPES)),
+    "policy": Key("policy", lambda v: _choice("policy", v, POLICIES)),
+    "sync-every": Key("sync_every", lambda v: _whole("sync-every", v, 1, MAX_SYNC_EVERY)),
+    "name": Key("name", _name),
+    "native": Key("native_stacks", lambda v: _choice("native", v, NATIVE_MODES)),
+    "intra-op": Key(
+        "intra_op",
+        lambda v: _whole("intra-op", v, 1, MAX_INTRA_OP),
+        ("torch",),
+        "intra-op is a torch setting (torch.set_num_threads)",
+    ),
+    "version": Key(
+        "version",
+        parse_version,
+        VERSIONED,
+        "version= chooses an MLX or torch release; the fault backend has none",
+    ),
+    "python": Key("python", lambda v: v or _fail("python= needs a path to an interpreter")),
+    "fault": Key(
+        "fault.kind",
+        lambda v: _choice("fault", v, FAULT_KINDS),
+        ("fault",),
+        "fault injection is only available on the synthetic 'fault' backend",
+    ),
+    "fault-at-threads": Key(
+        "fault.at_threads",
+        lambda v: _whole("fault-at-threads", v, 1, MAX_THREADS),
+        ("fault",),
+        "fault injection is only available on the synthetic 'fault' backend",
+    ),
+    "fault-rate": Key(
+        "fault.rate",
+        parse_fault_rate,
+        ("fault",),
+        "fault injection is only available on the synthetic 'fault' backend",
+    ),
+}
+
+
+def _fail(message: str) -> str:
+    raise SpecError(message)
+
+
+def parse_key(key: str, raw: str) -> object:
+    """The value of one pool key as typed (`threads`, `4`); raises SpecError."""
+    k = KEYS.get(key.strip().replace("_", "-"))
+    if k is None:
+        raise SpecError(f"unknown pool option {key!r}; use one of: {', '.join(KEYS)}")
+    return k.parse(raw.strip())
 
 
 def validate_threads(n: int) -> int:
@@ -97,24 +217,20 @@ def validate_size(n: int) -> int:
     return n
 
 
-def parse_fault_rate(raw: str) -> float:
-    try:
-        rate = float(raw)
-    except ValueError:
-        raise SpecError(f"fault rate {raw!r} is not a number (faults per second)") from None
-    if not (rate > 0 and math.isfinite(rate)):
-        raise SpecError(f"fault rate {raw!r} must be a positive number of faults per second")
-    return rate
+# ---- the spec grammar --------------------------------------------------------------------
 
 
-def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
-    """Parse `BACKEND[:DEVICE][,key=value...]`, e.g. `torch:cpu,threads=4,policy=locked`.
-
-    `defaults` carries the command line's global options (--threads, --workload ...); keys in
-    the spec override them for this pool only.
-    """
-    head, *pairs = [p.strip() for p in text.strip().split(",")]
-    backend, _, device = head.partition(":")
+def _head(text: str, head: str) -> tuple[str, str | None, str | None]:
+    """`mlx`, `mlx:cpu`, `mlx@0.31.1`, `mlx@0.31.1:cpu`, `mlx:cpu@0.31.1` -> parts."""
+    left, at, right = head.partition("@")
+    backend, _, device = left.partition(":")
+    version = None
+    if at:
+        ver, _, dev2 = right.partition(":")
+        if device and dev2:
+            raise SpecError(f"--pool {text!r} names the device twice")
+        device = device or dev2
+        version = parse_version(ver)
     backend = backend.lower()
     if backend not in BACKENDS:
         raise SpecError(
@@ -129,6 +245,17 @@ def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
             )
         if ":" in dev and not (base == "cuda" and dev.split(":", 1)[1].isdigit()):
             raise SpecError(f"device {dev!r} is not valid; an index is only allowed as cuda:N")
+    return backend, dev, version
+
+
+def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
+    """Parse `BACKEND[@VERSION][:DEVICE][,key=value...]`, e.g. `mlx@0.31.1:cpu,threads=2`.
+
+    `defaults` carries the command line's global options (--threads, --workload ...); keys in
+    the spec override them for this pool only.
+    """
+    head, *pairs = [p.strip() for p in text.strip().split(",")]
+    backend, dev, version = _head(text, head)
     fields: dict[str, object] = {}
     fault: dict[str, object] = {}
     for pair in pairs:
@@ -136,52 +263,43 @@ def parse_pool(text: str, defaults: PoolConfig | None = None) -> PoolConfig:
             continue
         key, sep, value = pair.partition("=")
         key = key.strip().replace("_", "-")
-        value = value.strip()
         if not sep:
             raise SpecError(f"{pair!r} in --pool {text!r} should be key=value")
-        if key == "threads":
-            fields["threads"] = _check_int(key, value, 1, MAX_THREADS)
-        elif key == "size":
-            fields["size"] = _check_int(key, value, MIN_SIZE, MAX_SIZE)
-        elif key == "workload":
-            fields["workload"] = _check_choice(key, value, WORKLOADS)
-        elif key == "dtype":
-            fields["dtype"] = _check_choice(key, value, DTYPES)
-        elif key == "policy":
-            fields["policy"] = _check_choice(key, value, POLICIES)
-        elif key == "sync-every":
-            fields["sync_every"] = _check_int(key, value, 1, 10_000)
-        elif key == "name":
-            if not value or not value.replace("-", "").replace("_", "").isalnum():
-                raise SpecError(f"pool name {value!r} must be letters, digits, '-' or '_'")
-            fields["name"] = value
-        elif key == "fault":
-            fault["kind"] = _check_choice(key, value, FAULT_KINDS)
-        elif key == "fault-at-threads":
-            fault["at_threads"] = _check_int(key, value, 1, MAX_THREADS)
-        elif key == "fault-rate":
-            fault["rate"] = parse_fault_rate(value)
-        elif key == "intra-op":
-            if backend != "torch":
-                raise SpecError("intra-op is a torch setting (torch.set_num_threads)")
-            fields["intra_op"] = _check_int(key, value, 1, 1024)
-        elif key == "native":
-            fields["native_stacks"] = _check_choice(key, value, NATIVE_MODES)
-        else:
+        k = KEYS.get(key)
+        if k is None:
             raise SpecError(f"unknown pool option {key!r} in --pool {text!r}")
-    if fault and backend != "fault":
-        raise SpecError("fault injection is only available on the synthetic 'fault' backend")
+        parsed = k.parse(value.strip())
+        if backend not in k.backends:
+            raise SpecError(k.only_why)
+        if k.field.startswith("fault."):
+            fault[k.field.removeprefix("fault.")] = parsed
+        else:
+            fields[k.field] = parsed
+    if version is not None:
+        if "version" in fields and fields["version"] != version:
+            raise SpecError(f"--pool {text!r} names two versions")
+        if backend not in VERSIONED:
+            raise SpecError(KEYS["version"].only_why)
+        fields["version"] = version
 
     base = defaults or PoolConfig(name="", backend=backend)
-    merged_fault = base.fault
+    merged_fault = None
     if backend == "fault":
         merged_fault = msgspec.structs.replace(base.fault or FaultConfig(), **fault)
-    else:
-        merged_fault = None
-    name = str(fields.pop("name", "")) or (head.lower() if dev else backend)
-    return msgspec.structs.replace(
+    name = str(fields.pop("name", "")) or _default_name(backend, dev, fields.get("version"))
+    cfg = msgspec.structs.replace(
         base, name=name, backend=backend, device=dev, fault=merged_fault, **fields
     )
+    if backend != "torch" and cfg.intra_op is not None:
+        cfg = msgspec.structs.replace(cfg, intra_op=None)  # a global --intra-op is torch's only
+    if backend not in VERSIONED and cfg.version is not None:
+        cfg = msgspec.structs.replace(cfg, version=None)
+    return cfg
+
+
+def _default_name(backend: str, dev: str | None, version: object) -> str:
+    ver = f"@{version}" if version else ""
+    return f"{backend}{ver}" + (f":{dev}" if dev else "")
 
 
 def unique_names(pools: list[PoolConfig]) -> list[PoolConfig]:

@@ -16,9 +16,9 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
+from gpumon import layout
 from gpumon.crash.model import CrashReport
 from gpumon.fmt import plural
-from gpumon.session import paths
 
 _MAX_LISTED = 20  # line numbers named per warning; the rest are counted
 
@@ -92,10 +92,10 @@ def log_file(path: str | os.PathLike[str]) -> Path:
     """A .jsonl path as given, or the session.jsonl inside a session folder."""
     p = Path(path)
     if p.is_dir():
-        inner = paths.log_path(p)
+        inner = layout.log_path(p)
         if not inner.is_file():
             raise SessionLogError(
-                f"{p} is a folder without a {paths.LOG_NAME}: not a gpumon session folder"
+                f"{p} is a folder without a {layout.LOG_NAME}: not a gpumon session folder"
             )
         return inner
     return p

@@ -34,16 +34,13 @@ from pathlib import Path
 
 import msgspec
 
-from gpumon import __version__
+from gpumon import __version__, layout
 from gpumon import events as ev
 from gpumon.latency import hist_percentile, merge
-from gpumon.session import paths
-from gpumon.supervisor.capture import safe_name
 
 FULL_RESOLUTION = 300.0  # seconds from the start during which every sample is written
 WINDOW = 1.0  # afterwards: at most one sample line per pool (and host) per this many seconds
 MAX_PENDING = 256  # samples held for one window, whatever their intervals claim
-IMPORTED = "imported"  # artifacts/ subfolder for evidence copied in from elsewhere
 
 
 class RecorderError(OSError):
@@ -74,20 +71,20 @@ class Recorder:
             host = host_info()
         self.full_resolution = full_resolution
         self.window = window
-        root = paths.session_dir(session_dir)
+        root = layout.session_dir(session_dir)
         root.mkdir(parents=True, exist_ok=True)
         started = time.time()
         # A fresh id per attempt: two monitors started in the same second get two folders.
         while True:
             self.session_id = secrets.token_hex(6)
-            self.folder = root / paths.folder_name(started, self.session_id)
+            self.folder = root / layout.folder_name(started, self.session_id)
             try:
                 self.folder.mkdir()
                 break
             except FileExistsError:
                 continue
-        self.path = paths.log_path(self.folder)
-        self.artifacts_dir = self.folder / paths.ARTIFACTS_NAME
+        self.path = layout.log_path(self.folder)
+        self.artifacts_dir = self.folder / layout.ARTIFACTS_NAME
         self.artifacts_dir.mkdir()
         self._lock = threading.Lock()
         self._fd: int | None = os.open(
@@ -246,7 +243,7 @@ class Recorder:
         rel = self._relative(src)
         if rel is not None:
             return rel, ""
-        dest_dir = self.artifacts_dir / IMPORTED / safe_name(crash_id)
+        dest_dir = self.artifacts_dir / layout.IMPORTED / layout.safe_name(crash_id)
         dest = dest_dir / src.name
         try:
             dest_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpumon import events as ev
-from gpumon.session import paths
+from gpumon import layout
 from gpumon.session.log import SessionLogError, load
 
 
@@ -61,7 +61,7 @@ def list_sessions(root: Path) -> list[SessionSummary]:
     found: list[SessionSummary] = []
     for child in sorted(root.iterdir()):
         if child.is_dir():
-            log = paths.log_path(child)
+            log = layout.log_path(child)
             found.append(summarise(log if log.exists() else child))
         elif child.suffix == ".jsonl":
             found.append(summarise(child))

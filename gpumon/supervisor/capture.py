@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpumon import layout
 from gpumon.crash.model import CrashReport
 
 DRIVER = Path(__file__).with_name("gdb_driver.py")
@@ -144,10 +145,6 @@ def parse_text(text: str, source: str) -> tuple[CrashReport | None, str]:
         return None, str(e)
 
 
-def safe_name(pool: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in pool)
-
-
 def signal_name(signo: int) -> str:
     import signal
 
@@ -157,10 +154,12 @@ def signal_name(signo: int) -> str:
         return f"SIG{signo}"
 
 
-def env_for_worker(fd: int, native_out: Path) -> dict[str, str]:
+def env_for_worker(fd: int, artifacts: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["GPUMON_MSG_FD"] = str(fd)
-    env["GPUMON_NATIVE_OUT"] = str(native_out)
+    # Where gdb_driver.py writes (it cannot import gpumon, so the names travel here).
+    env["GPUMON_NATIVE_OUT"] = str(artifacts / layout.NATIVE)
+    env["GPUMON_SNAPSHOT_OUT"] = str(artifacts / layout.SNAPSHOT_PATTERN)
     env["PYTHONUNBUFFERED"] = "1"
     # The worker must import the same gpumon as the monitor, wherever it was started from.
     root = str(Path(__file__).resolve().parents[2])

@@ -26,6 +26,9 @@ import gdb  # type: ignore[import-not-found]
 FATAL = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGILL", "SIGFPE", "SIGTRAP", "SIGSYS"}
 SNAPSHOT = "SIGUSR2"
 OUT = os.environ.get("GPUMON_NATIVE_OUT", "native-stacks.txt")
+# Each stall snapshot gets its own file ({k} = 1, 2, ...): a later fatal dump must not replace
+# the evidence of an earlier stall, nor a stall's the crash's.
+SNAPSHOT_OUT = os.environ.get("GPUMON_SNAPSHOT_OUT", "native-snapshot-{k}.txt")
 FD = int(os.environ.get("GPUMON_MSG_FD", "-1"))
 
 
@@ -56,7 +59,7 @@ def signal_name():
     return signo, names.get(signo, f"SIG{signo}")
 
 
-def dump(kind, signo, name):
+def dump(kind, signo, name, out):
     t0 = time.monotonic()
     th = gdb.selected_thread()
     lwp = th.ptid[1] if th is not None else 0
@@ -86,10 +89,10 @@ def dump(kind, signo, name):
     if addr:
         head.append(f"si_addr: {addr}")
     head.append(f"captured_in: {time.monotonic() - t0:.3f}s")
-    tmp = OUT + ".tmp"
+    tmp = out + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(head) + "\n\n" + text)
-    os.replace(tmp, OUT)
+    os.replace(tmp, out)
 
 
 def main():
@@ -128,14 +131,17 @@ def main():
         send({"type": "debugger_error", "message": str(e)})
         return
     dumped_fatal = False
+    snapshots = 0
     while gdb.selected_inferior().pid:
         signo, name = signal_name()
         if name == SNAPSHOT:
-            dump("snapshot", signo, name)
-            send({"type": "snapshot_ready", "path": OUT})
+            snapshots += 1
+            path = SNAPSHOT_OUT.replace("{k}", str(snapshots))
+            dump("snapshot", signo, name, path)
+            send({"type": "snapshot_ready", "path": path})
         elif name in FATAL and not dumped_fatal:
             send({"type": "dying", "signal": name, "signo": signo})
-            dump("fatal", signo, name)
+            dump("fatal", signo, name, OUT)
             dumped_fatal = True
             send({"type": "native_ready", "path": OUT})
         try:

@@ -22,7 +22,7 @@ import msgspec
 import psutil
 
 from gpumon import events as ev
-from gpumon import protocol
+from gpumon import layout, protocol
 from gpumon.fmt import plural
 from gpumon.spec import PoolConfig
 from gpumon.supervisor import capture
@@ -78,19 +78,19 @@ class WorkerProcess:
 
     @property
     def faulthandler(self) -> Path:
-        return self.artifacts / "faulthandler.txt"
+        return self.artifacts / layout.FAULTHANDLER
 
     @property
     def stderr(self) -> Path:
-        return self.artifacts / "stderr.log"
+        return self.artifacts / layout.STDERR
 
     @property
     def stdout(self) -> Path:
-        return self.artifacts / "stdout.log"
+        return self.artifacts / layout.STDOUT
 
     @property
     def native_out(self) -> Path:
-        return self.artifacts / "native-stacks.txt"
+        return self.artifacts / layout.NATIVE
 
     def signal_worker(self, signo: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -105,10 +105,9 @@ class WorkerProcess:
 
 
 async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -> WorkerProcess:
-    artifacts.mkdir(parents=True, exist_ok=True)
     parent, child = socket.socketpair()
     fd = child.fileno()
-    config_file = artifacts / "pool-config.json"
+    config_file = artifacts / layout.CONFIG
     config_file.write_bytes(msgspec.json.encode(config))
     worker_cmd = [
         sys.executable,
@@ -119,10 +118,13 @@ async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -
         "--config-file",
         str(config_file),
         "--faulthandler",
-        str(artifacts / "faulthandler.txt"),
+        str(artifacts / layout.FAULTHANDLER),
     ]
     cmd = capture.gdb_command(plan, worker_cmd) if plan.kind == "gdb" else worker_cmd
-    with (artifacts / "stdout.log").open("ab") as out, (artifacts / "stderr.log").open("ab") as err:
+    with (
+        (artifacts / layout.STDOUT).open("ab") as out,
+        (artifacts / layout.STDERR).open("ab") as err,
+    ):
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -130,7 +132,7 @@ async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -
                 stdout=out,
                 stderr=err,
                 pass_fds=[fd],
-                env=capture.env_for_worker(fd, artifacts / "native-stacks.txt"),
+                env=capture.env_for_worker(fd, artifacts),
                 # Own session: a Ctrl-C in the monitor's terminal must not reach the workers
                 # (gdb would take it as "stop the inferior").
                 start_new_session=True,
@@ -187,8 +189,9 @@ class Pool:
         except capture.CaptureUnavailable as e:
             self._fail(e.message, e.fix)
             return
-        artifacts = self.artifacts_root / f"{capture.safe_name(self.name)}-{self.attempt}"
         try:
+            # One folder per worker process for the whole session (restarts, sweep cells).
+            artifacts = layout.claim_worker_dir(self.artifacts_root, self.name)
             self.worker = await spawn(self.config, artifacts, plan)
         except OSError as e:
             self._fail(f"could not start the worker process: {e}", "check the Python install")
@@ -508,7 +511,8 @@ class Pool:
         self.state = CRASHED
         h = w.hello
         uptime = time.monotonic() - (w.ready_at or w.started_at)
-        self.crash_id = f"{capture.safe_name(self.name)}-{self.crashes}-{w.pid}"
+        # The worker's own folder names the crash: one process, one crash, one set of files.
+        self.crash_id = f"{w.artifacts.name}-{w.pid}"
         during = "stopping" if self.stop_requested else "run" if h is not None else "starting"
         self.emit(
             ev.Crash(

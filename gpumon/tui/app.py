@@ -602,7 +602,7 @@ def export_markdown(log: Path) -> Path:
     """Write the Markdown evidence report next to the log (what `gpumon export LOG -f md`
     prints) and return its path. A live log is read as it stands; its last line may be torn
     mid-write, which the loader tolerates and the report mentions."""
-    from gpumon.session.command_export import render
+    from gpumon.session.export import render
     from gpumon.session.log import load
 
     session = load(log)

@@ -49,6 +49,13 @@ def gpumon(
         (["sweep", "--policies", "yolo"], "unknown policy 'yolo'"),
         (["--pool", "fault", "--threads", "x"], "'x' is not a whole number"),
         (["nosuchcommand"], "invalid choice"),
+        (["sweep", "--sync-every", "0"], "sync-every=0 is out of range"),
+        (["sweep", "--seconds", "nan"], "must be a finite number of seconds"),
+        (["sweep", "--seconds", "-1"], "must be a finite number of seconds"),
+        (["sweep", "--warmup", "inf"], "must be a finite number of seconds"),
+        (["sweep", "--repeat", "0"], "--repeat 0 is out of range"),
+        (["--pool", "fault", "--stall-after", "0"], "must be a finite number of seconds"),
+        (["--pool", "mlx@newest"], "not an exact release"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(argv: list[str], needle: str) -> None:

@@ -49,7 +49,7 @@ def test_worker_process_running_a_pool_has_no_ui_library(tmp_path) -> None:
 
 def test_monitor_side_imports_no_framework() -> None:
     mods = loaded_after("""
-        import gpumon.cli, gpumon.sweep, gpumon.doctor, gpumon.state, gpumon.analysis
+        import gpumon.cli, gpumon.commands.sweep, gpumon.machine, gpumon.state, gpumon.analysis
         import gpumon.supervisor.supervisor, gpumon.host
         import gpumon.crash.parse, gpumon.crash.render
         parser = gpumon.cli.build_parser()

@@ -18,6 +18,10 @@ from gpumon.spec import PoolConfig, SpecError, parse_pool, parse_thread_list, un
         ("torch:cuda:1", "torch", "cuda:1", "torch:cuda:1"),
         ("fault", "fault", None, "fault"),
         ("torch:cpu,name=left", "torch", "cpu", "left"),
+        ("mlx@0.31.1", "mlx", None, "mlx@0.31.1"),
+        ("mlx@0.31.1:cpu", "mlx", "cpu", "mlx@0.31.1:cpu"),
+        ("mlx:cpu@0.31.1", "mlx", "cpu", "mlx@0.31.1:cpu"),
+        ("torch@2.5.1:cuda:1", "torch", "cuda:1", "torch@2.5.1:cuda:1"),
     ],
 )
 def test_backends_and_devices(text: str, backend: str, device: str | None, name: str) -> None:
@@ -64,6 +68,13 @@ def test_fault_settings() -> None:
         ("torch,threads", "should be key=value"),
         ("mlx,intra-op=2", "torch setting"),
         ("torch,name=a b", "letters, digits"),
+        ("mlx@latest", "not an exact release"),
+        ("mlx@>=0.31", "not an exact release"),
+        ("mlx:cpu@0.31.1:gpu", "names the device twice"),
+        ("mlx@0.31.1,version=0.31.2", "names two versions"),
+        ("fault@1.0", "the fault backend has none"),
+        ("torch,sync-every=0", "sync-every=0 is out of range"),
+        ("mlx,python=", "needs a path"),
     ],
 )
 def test_bad_specs_say_what_is_wrong(text: str, needle: str) -> None:
@@ -87,3 +98,29 @@ def test_thread_lists(text: str, out: list[int]) -> None:
 def test_bad_thread_lists(text: str) -> None:
     with pytest.raises(SpecError):
         parse_thread_list(text)
+
+
+def test_versions_and_interpreters_are_pool_keys() -> None:
+    cfg = parse_pool("mlx:cpu,version=0.31.1,python=/opt/venv/bin/python")
+    assert (cfg.version, cfg.python, cfg.label) == (
+        "0.31.1",
+        "/opt/venv/bin/python",
+        "mlx@0.31.1:cpu",
+    )
+    assert parse_pool("mlx@0.31.1").version == "0.31.1"
+
+
+def test_one_validator_per_key_serves_every_entry_point() -> None:
+    # The same sentence whether typed as a pool key or a global option (argparse type=).
+    import argparse
+
+    from gpumon.commands.options import key_type
+    from gpumon.spec import parse_key
+
+    with pytest.raises(SpecError) as pool_key:
+        parse_pool("torch,sync-every=0")
+    with pytest.raises(argparse.ArgumentTypeError) as option:
+        key_type("sync-every")("0")
+    with pytest.raises(SpecError) as direct:
+        parse_key("sync_every", "0")
+    assert str(pool_key.value) == str(option.value) == str(direct.value)

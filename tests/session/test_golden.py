@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from gpumon.session.command_export import render
+from gpumon.session.export import render
 from gpumon.session.log import load
 from gpumon.session.redact import Redactor
 

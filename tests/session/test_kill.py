@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 
 from gpumon import events as ev
-from gpumon.session.command_export import render
+from gpumon.session.export import render
 from gpumon.session.log import load
 
 ROOT = Path(__file__).resolve().parents[2]

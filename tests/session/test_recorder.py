@@ -12,8 +12,8 @@ import pytest
 
 from gpumon import analysis
 from gpumon import events as ev
+from gpumon import layout as paths
 from gpumon.host import host_info
-from gpumon.session import paths
 from gpumon.session.log import load
 from gpumon.session.recorder import Recorder, RecorderError
 from gpumon.spec import parse_pool

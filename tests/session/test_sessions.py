@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from gpumon.session import paths
+from gpumon import layout as paths
 from gpumon.session.log import load
 from gpumon.session.sessions import list_sessions
 

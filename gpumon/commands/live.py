@@ -1,7 +1,6 @@
 """`gpumon live` (and plain `gpumon`): the interactive monitor over real pools.
 
-Module-level imports stay light: `gpumon.cli` imports this module to build its parser for every
-subcommand, so Textual is imported only inside `run`.
+Module-level imports stay light (see gpumon.commands): Textual is imported only inside `run`.
 """
 
 from __future__ import annotations
@@ -9,26 +8,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gpumon.commands.options import (
+    add_pool_options,
+    add_session_dir_argument,
+    pools_from_args,
+    seconds_type,
+)
+
 DEFAULT_POOLS = ("mlx", "torch")
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    from gpumon.cli import add_pool_options
-    from gpumon.session.paths import add_session_dir_argument
-
     add_pool_options(parser, default_pools=" ".join(f"--pool {p}" for p in DEFAULT_POOLS))
     g = parser.add_argument_group("monitor")
-    add_session_dir_argument(g)  # type: ignore[arg-type]
+    add_session_dir_argument(g)
     g.add_argument(
         "--no-record",
         action="store_true",
@@ -47,7 +40,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--stall-after",
-        type=positive_seconds,
+        type=seconds_type("--stall-after"),
         default=None,
         metavar="SECONDS",
         help="report a worker as stalled after this long without a message (default 3)",
@@ -56,8 +49,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from gpumon.cli import pools_from_args
 
     pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():

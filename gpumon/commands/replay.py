@@ -1,6 +1,6 @@
 """`gpumon replay LOG`: a recorded session in the same screens, with play/pause/speed/seek.
 
-Module-level imports stay light (see command.py); the log is loaded before Textual starts so an
+Module-level imports stay light (see gpumon.commands); the log is loaded before Textual starts so an
 unreadable log is one line and exit 1, not a traceback inside a full-screen app.
 """
 

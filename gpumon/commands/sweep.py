@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
+from gpumon.commands.options import add_pool_options, count_type, pools_from_args, seconds_type
 from gpumon.spec import POLICIES, PoolConfig, SpecError, parse_thread_list
 
 DEFAULT_POOLS = ("mlx", "torch")
@@ -26,8 +27,6 @@ EXIT_OK, EXIT_POOL_FAILED, EXIT_CRASHED = 0, 1, 3
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from gpumon.cli import add_pool_options
-
     add_pool_options(
         p, default_pools=" ".join(f"--pool {x}" for x in DEFAULT_POOLS), threads_list=True
     )
@@ -38,14 +37,21 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="comma-separated policies to sweep (default: --policy)",
     )
-    g.add_argument("--seconds", type=float, default=3.0, help="measured seconds per cell")
+    g.add_argument(
+        "--seconds", type=seconds_type("--seconds"), default=3.0, help="measured seconds per cell"
+    )
     g.add_argument(
         "--warmup",
-        type=float,
+        type=seconds_type("--warmup", allow_zero=True),
         default=1.0,
         help="seconds after start-up that are not measured (default 1)",
     )
-    g.add_argument("--repeat", type=int, default=1, help="runs per cell (default 1)")
+    g.add_argument(
+        "--repeat",
+        type=count_type("--repeat", 1, 1000),
+        default=1,
+        help="runs per cell (default 1)",
+    )
     g.add_argument(
         "--json",
         dest="json_out",
@@ -62,10 +68,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpumon.cli import pools_from_args
-
-    if args.seconds <= 0 or args.warmup < 0 or args.repeat < 1:
-        raise SpecError("--seconds must be > 0, --warmup >= 0 and --repeat >= 1")
     ramp = parse_thread_list(args.ramp)
     policies = [args.policy]
     if args.policies:

@@ -7,11 +7,12 @@ import json
 import sys
 import time
 
-from gpumon.session import paths
+from gpumon import layout
+from gpumon.commands.options import add_session_dir_argument
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    paths.add_session_dir_argument(p)
+    add_session_dir_argument(p)
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from gpumon.fmt import duration
     from gpumon.session.sessions import list_sessions
 
-    root = paths.session_dir(args.session_dir)
+    root = layout.session_dir(args.session_dir)
     found = list_sessions(root)
     if args.json:
         json.dump(

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-FORMATS = ("md", "csv", "json")
-EXIT_OK, EXIT_ERROR = 0, 1
+from gpumon.exit_codes import ExitCode
+from gpumon.session.export import FORMATS
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -45,10 +45,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _fail(message: str) -> int:
     print(f"gpumon export: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return ExitCode.ERROR
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpumon.session.export import render
     from gpumon.session.log import SessionLogError, load
     from gpumon.session.redact import Redactor
 
@@ -65,27 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
-        return EXIT_OK
+        return ExitCode.OK
     try:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             f.write(text)
     except OSError as e:
         return _fail(f"cannot write {args.output}: {e.strerror or e}")
-    return EXIT_OK
-
-
-def render(session, fmt: str, redactor=None) -> str:
-    """The export as text; `redactor` (a gpumon.session.redact.Redactor) or None."""
-    if fmt == "json":
-        from gpumon.session.export_json import export_json
-
-        return export_json(session, redactor)
-    if fmt == "csv":
-        from gpumon.session.export_csv import export_csv
-
-        text = export_csv(session)
-    else:
-        from gpumon.session.export_md import export_md
-
-        text = export_md(session)
-    return redactor.text(text) if redactor is not None else text
+    return ExitCode.OK

@@ -1,0 +1,19 @@
+"""gpumon's subcommands, one module each, every one with `configure(parser)` and `run(args)`.
+
+Modules are imported lazily by gpumon.cli: building the parser imports each module, so module
+level stays light (argparse only); the work, and Textual, rich or the parsers, are imported in
+`run`. No subcommand can drag a framework into the monitor process (tested).
+"""
+
+from __future__ import annotations
+
+# name -> (module, one-line help), in the order `gpumon --help` lists them.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "live": ("gpumon.commands.live", "open the interactive monitor (the default)"),
+    "sweep": ("gpumon.commands.sweep", "headless thread-count ramp with a scaling and crash table"),
+    "doctor": ("gpumon.commands.doctor", "what this machine can run and how crashes are captured"),
+    "crash": ("gpumon.crash.command", "summarise a crash report (.ips, .crash, faulthandler)"),
+    "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
+    "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
+    "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
+}
