@@ -19,7 +19,6 @@ import json
 import re
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,29 +29,31 @@ INJECTED = re.compile(r"injecting \w+ on \S+ at t=([0-9.]+)")
 
 async def measure(args: argparse.Namespace) -> list[float]:
     from gpumon import events as ev
+    from gpumon.live_session import open_session
     from gpumon.spec import parse_pool
-    from gpumon.supervisor.pool import RestartPolicy
-    from gpumon.supervisor.supervisor import Supervisor
+    from gpumon.supervisor.backoff import RestartPolicy
 
-    root = Path(tempfile.mkdtemp(prefix="gpumon-latency-"))
     seen: list[ev.Event] = []
     spec = f"fault,threads=2,fault={args.fault},fault-rate=20,native={args.native}"
-    sup = Supervisor(
+    async with open_session(
         [parse_pool(spec)],
-        artifacts_root=root,
+        mode="benchmark",
+        argv=sys.argv,
+        record=False,
         listeners=[seen.append],
         restart=RestartPolicy(
-            enabled=True, base_delay=0.05, max_delay=0.05, max_restarts=args.crashes
+            enabled=True,
+            base_delay=0.05,
+            max_delay=0.05,
+            max_restarts=args.crashes,
+            loop_crashes=None,
         ),
-    )
-    await sup.start()
-    while sum(isinstance(e, ev.Crash) for e in seen) < args.crashes:
-        await asyncio.sleep(0.05)
-    await sup.stop()
+    ):
+        while sum(isinstance(e, ev.Crash) for e in seen) < args.crashes:
+            await asyncio.sleep(0.05)
     out = []
     for c in (e for e in seen if isinstance(e, ev.Crash)):
-        attempt = c.crash_id.split("-")[-2]
-        log = (root / f"fault-{attempt}" / "stderr.log").read_text(errors="replace")
+        log = (Path(c.artifacts_dir) / "stderr.log").read_text(errors="replace")
         m = INJECTED.search(log)
         if m:
             out.append(c.t - float(m.group(1)))

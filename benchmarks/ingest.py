@@ -53,15 +53,22 @@ WRITER = textwrap.dedent("""
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     from gpumon import events as ev
+    from gpumon.bus import Bus
+    from gpumon.live_session import start_event
     from gpumon.session.recorder import Recorder
     from gpumon.spec import parse_pool
     from gpumon.state import SessionState
     from gpumon.supervisor import capture
+    from gpumon.supervisor.channel import Channel
     from gpumon.supervisor.pool import Pool, RestartPolicy, WorkerProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="gpumon-ingest-"))
     state = SessionState()
-    rec = Recorder(tmp, mode="benchmark", argv=sys.argv) if args.record else None
+    bus = Bus()
+    rec = Recorder(tmp) if args.record else None
+    if rec is not None:
+        bus.subscribe(rec)
+        bus.publish(start_event(rec.session_id, "benchmark", sys.argv))
     me = psutil.Process()
     marks: dict[str, int] = {}
     count = 0
@@ -69,15 +76,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     def listener(e: ev.Event) -> None:
         nonlocal count
         state.apply(e)
-        if rec is not None:
-            rec(e)
         if isinstance(e, ev.Sample):
             count += 1
             for frac in (0.1, 0.5, 1.0):
                 if count == int(args.messages * frac):
                     marks[f"{int(frac * 100)}%"] = me.memory_info().rss
 
-    pool = Pool(parse_pool("fault,name=bench"), listener, tmp, RestartPolicy())
+    bus.subscribe(listener)
+    pool = Pool(parse_pool("fault,name=bench"), bus.publish, tmp, RestartPolicy())
     parent, child = socket.socketpair()
     code = WRITER.format(root=str(ROOT), fd=child.fileno(), n=args.messages)
     proc = await asyncio.create_subprocess_exec(
@@ -85,13 +91,14 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     )
     child.close()
     reader, writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 20)
-    w = WorkerProcess(proc, reader, writer, tmp, capture.NativePlan("none", "bench"))
+    channel = Channel(reader, writer, lambda text: None)
+    w = WorkerProcess(proc, channel, tmp, capture.NativePlan("none", "bench"), pid=proc.pid)
     t0 = time.perf_counter()
-    await pool._read_messages(w)
+    async for msg in channel.messages():
+        pool._handle(w, msg)
     elapsed = time.perf_counter() - t0
     await proc.wait()
-    if rec is not None:
-        rec.close("benchmark")
+    bus.publish(ev.SessionEnd(reason="benchmark"))
     return {
         "messages": count,
         "seconds": round(elapsed, 3),

@@ -20,7 +20,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -108,24 +107,22 @@ def baseline(args: argparse.Namespace) -> float:
 async def pool(args: argparse.Namespace) -> float:
     from gpumon import analysis
     from gpumon import events as ev
+    from gpumon.live_session import open_session
     from gpumon.spec import parse_pool
-    from gpumon.supervisor.supervisor import Supervisor
 
     spec = (
         f"{args.backend}:{args.device},threads={args.threads},size={args.size},"
         f"dtype={args.dtype},native={args.native}"
     )
     seen: list[ev.Event] = []
-    sup = Supervisor(
-        [parse_pool(spec)], artifacts_root=Path(tempfile.mkdtemp()), listeners=[seen.append]
-    )
-    await sup.start()
-    while not any(isinstance(e, (ev.PoolReady, ev.PoolFailed)) for e in seen):
-        await asyncio.sleep(0.05)
-    if any(isinstance(e, ev.PoolFailed) for e in seen):
-        raise SystemExit(f"pool failed: {[e for e in seen if isinstance(e, ev.PoolFailed)]}")
-    await asyncio.sleep(args.warmup + args.seconds)
-    await sup.stop()
+    async with open_session(
+        [parse_pool(spec)], mode="benchmark", argv=sys.argv, record=False, listeners=[seen.append]
+    ):
+        while not any(isinstance(e, (ev.PoolReady, ev.PoolFailed)) for e in seen):
+            await asyncio.sleep(0.05)
+        if any(isinstance(e, ev.PoolFailed) for e in seen):
+            raise SystemExit(f"pool failed: {[e for e in seen if isinstance(e, ev.PoolFailed)]}")
+        await asyncio.sleep(args.warmup + args.seconds)
     (run,) = [r for r in analysis.runs(seen, warmup=args.warmup) if r.seconds > 0]
     return run.ops_per_s
 

@@ -21,12 +21,11 @@ sys.path.insert(0, str(ROOT))
 
 async def record(args: argparse.Namespace) -> int:
     from gpumon import events as ev
-    from gpumon.session.recorder import Recorder
+    from gpumon.control import SetThreads
+    from gpumon.live_session import open_session
     from gpumon.spec import parse_pool
-    from gpumon.supervisor.pool import RestartPolicy
-    from gpumon.supervisor.supervisor import Supervisor
+    from gpumon.supervisor.backoff import RestartPolicy
 
-    rec = Recorder(args.session_dir, mode="record", argv=["python", *sys.argv])
     seen: list[ev.Event] = []
 
     def say(e: ev.Event) -> None:
@@ -39,31 +38,30 @@ async def record(args: argparse.Namespace) -> int:
             )
 
     pool = parse_pool(args.pool)
-    sup = Supervisor(
-        [pool],
-        artifacts_root=rec.artifacts_dir,
-        restart=RestartPolicy(enabled=True, base_delay=0.5, max_delay=2.0),
-        listeners=[say, rec],
-    )
     name = pool.name
-    await sup.start()
-    try:
+    async with open_session(
+        [pool],
+        mode="record",
+        argv=["python", *sys.argv],
+        session_dir=args.session_dir,
+        restart=RestartPolicy(enabled=True, base_delay=0.5, max_delay=2.0),
+        listeners=[say],
+        end_reason="recording finished",
+    ) as session:
+        sup = session.supervisor
         for cycle in range(args.cycles):
             print(f"cycle {cycle + 1}: waiting for the pool", flush=True)
             for _ in range(1200):
                 if sup.pools[name].state == "running":
                     break
                 await asyncio.sleep(0.1)
-            await sup.set_threads(name, args.high, source="cli")
+            await sup.command(name, SetThreads(threads=args.high), source="cli")
             await asyncio.sleep(args.run)
-            await sup.set_threads(name, args.low, source="cli")
+            await sup.command(name, SetThreads(threads=args.low), source="cli")
             await asyncio.sleep(args.run)
-    finally:
-        await sup.stop()
-        rec.close("recording finished")
     crashes = [e for e in seen if isinstance(e, ev.Crash)]
     print(
-        f"session: {rec.path}\ncrashes: {len(crashes)} "
+        f"session: {session.log_path}\ncrashes: {len(crashes)} "
         f"({', '.join(f'{c.signal or c.exit_code} during {c.during}' for c in crashes)})"
     )
     return 0

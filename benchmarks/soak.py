@@ -32,12 +32,10 @@ sys.path.insert(0, str(ROOT))
 async def soak(crashes: int, native: str, session_dir: Path, announce: bool = False) -> Path:
     """Run until `crashes` crashes are recorded; returns the session log path."""
     from gpumon import events as ev
-    from gpumon.session.recorder import Recorder
+    from gpumon.live_session import open_session
     from gpumon.spec import parse_pool
-    from gpumon.supervisor.pool import RestartPolicy
-    from gpumon.supervisor.supervisor import Supervisor
+    from gpumon.supervisor.backoff import RestartPolicy
 
-    rec = Recorder(session_dir, mode="soak", argv=sys.argv)
     seen = 0
 
     def count(e: ev.Event) -> None:
@@ -48,23 +46,28 @@ async def soak(crashes: int, native: str, session_dir: Path, announce: bool = Fa
                 print(f"CRASH {seen}", flush=True)
 
     spec = f"fault,threads=2,fault-rate=100,native={native}"
-    sup = Supervisor(
+    async with open_session(
         [parse_pool(spec)],
-        artifacts_root=rec.artifacts_dir,
+        mode="soak",
+        argv=sys.argv,
+        session_dir=session_dir,
         restart=RestartPolicy(
-            enabled=True, base_delay=0.02, max_delay=0.1, max_restarts=crashes - 1
+            enabled=True,
+            base_delay=0.02,
+            max_delay=0.1,
+            max_restarts=crashes - 1,
+            loop_crashes=None,  # a crash storm is the point here
         ),
-        listeners=[rec, count],
-    )
-    await sup.start()
-    if announce:
-        print(f"LOG {rec.path}", flush=True)
-    pool = sup.pools["fault"]
-    while seen < crashes or not pool.exited.is_set():
-        await asyncio.sleep(0.02)
-    await sup.stop()
-    rec.close("soak finished")
-    return rec.path
+        listeners=[count],
+        end_reason="soak finished",
+    ) as session:
+        if announce:
+            print(f"LOG {session.log_path}", flush=True)
+        pool = session.supervisor.pools["fault"]
+        while seen < crashes or not pool.exited.is_set():
+            await asyncio.sleep(0.02)
+    assert session.log_path is not None
+    return session.log_path
 
 
 def check(log: Path, expected: int | None, killed: bool = False) -> dict[str, object]:

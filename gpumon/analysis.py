@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gpumon import control
 from gpumon import events as ev
 from gpumon.latency import hist_percentile, merge
 
@@ -38,6 +39,11 @@ class Run:
     crashed: bool = False
     crash_signal: str | None = None
     crash_after: float | None = None  # seconds from run start to the death
+    # Deaths after gpumon asked the worker to stop (MLX aborting in teardown): counted apart,
+    # they are not crashes of the measured configuration.
+    stop_crash_signal: str | None = None
+    stalled: bool = False  # the worker stopped answering (a hang) during this run
+    threads_failed: int = 0  # worker threads that died of a Python-level error
     end_t: float | None = None
 
     @property
@@ -119,6 +125,23 @@ class Cell:
         return sum(r.crashed for r in self.runs)
 
     @property
+    def stop_crashes(self) -> int:
+        return sum(r.stop_crash_signal is not None for r in self.runs)
+
+    @property
+    def hangs(self) -> int:
+        return sum(r.stalled for r in self.runs)
+
+    @property
+    def threads_failed(self) -> int:
+        return sum(r.threads_failed for r in self.runs)
+
+    @property
+    def failures(self) -> int:
+        """Runs that crashed or hung: what a sweep's exit status and crash rate count."""
+        return sum(r.crashed or r.stalled for r in self.runs)
+
+    @property
     def first_crash_after(self) -> float | None:
         v = [r.crash_after for r in self.runs if r.crash_after is not None]
         return min(v) if v else None
@@ -131,6 +154,7 @@ class _PoolTrack:
     size: int = 0
     dtype: str = ""
     run: Run | None = None
+    last: Run | None = None  # the latest run, open or closed: a death while stopping is its
     changed_t: float = 0.0
 
 
@@ -157,6 +181,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             e.threads,
             start_t=tr.changed_t or e.t,
         )
+        tr.last = r
         out.append(r)
         return r
 
@@ -168,9 +193,9 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             close(tr, e.t)
             tr.changed_t = e.t
         elif isinstance(e, ev.Control) and tr is not None and e.ok:
-            if e.command == "set_workload" and (w := ev.parse_workload_detail(e.detail)):
-                tr.size, tr.dtype = w[1], w[2]
-            if e.command in ("set_threads", "set_policy", "set_workload", "resume"):
+            if e.config is not None:
+                tr.size, tr.dtype = e.config.size or tr.size, e.config.dtype or tr.dtype
+            if isinstance(e.command, control.RECONFIGURING):
                 close(tr, e.t)
                 tr.changed_t = e.t
         elif isinstance(e, ev.Sample) and tr is not None:
@@ -191,15 +216,23 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             if e.rss:
                 r.rss_peak = max(r.rss_peak, e.rss)
         elif isinstance(e, ev.Crash) and tr is not None:
+            how = e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else "death")
+            if e.during == "stopping" and tr.last is not None:
+                tr.last.stop_crash_signal = how
+                close(tr, e.t)
+                continue
             r = tr.run
             if r is None:  # died before its first sample: still a run of its configuration
                 r = begin(tr, pool, e, e.backend or tr.backend, e.device or tr.device)
-            r.crashed, r.crash_signal = (
-                True,
-                e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else None),
-            )
+            r.crashed, r.crash_signal = True, how
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
+        elif isinstance(e, ev.Stall) and tr is not None:
+            if (r := tr.run or tr.last) is not None:
+                r.stalled = True
+        elif isinstance(e, ev.ThreadFailed) and tr is not None:
+            if (r := tr.run or tr.last) is not None:
+                r.threads_failed += 1
         elif isinstance(e, (ev.PoolStopped, ev.PoolFailed, ev.PoolStarting)) and tr is not None:
             close(tr, e.t)
     return out

@@ -5,7 +5,8 @@ Producers are the supervisor (pool lifecycle, samples, crashes), the crash captu
 seconds since the epoch, so a recorded session replays with its original timing.
 
 The schema is versioned (`SCHEMA_VERSION`): adding an optional field is backward compatible
-and keeps the version; renaming, removing or changing the meaning of a field bumps it.
+and keeps the version; renaming, removing or changing the meaning of a field bumps it, and
+gpumon.session.upgrade reads the older versions (schema 1: commands as text; see there).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Union
 
 import msgspec
 
+from gpumon.control import PoolCommand
 from gpumon.crash.model import CrashReport
 from gpumon.spec import PoolConfig
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -81,6 +83,10 @@ class PoolReady(Event, tag="pool_ready", kw_only=True):
     dtype: str
     flop_per_op: float
     artifacts_dir: str = ""
+    # The interpreter the worker runs under, and the isolated environment it came from
+    # ("" = the one gpumon itself runs in).
+    interpreter: str = ""
+    env: str = ""
 
 
 class PoolFailed(Event, tag="pool_failed", kw_only=True):
@@ -92,14 +98,15 @@ class PoolFailed(Event, tag="pool_failed", kw_only=True):
 
 
 class Control(Event, tag="control", kw_only=True):
-    """A command to a pool and its acknowledgement (or error)."""
+    """A command to a pool and its answer. `config` is the pool's configuration after the
+    command (what the worker acknowledged), so no reader has to reconstruct it."""
 
     pool: str
-    command: str  # set_threads | pause | resume | stop | set_workload | set_policy | restart
-    args: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
+    command: PoolCommand
     ok: bool = True
-    detail: str = ""
-    source: str = "user"  # user | cli | sweep | restart-policy
+    detail: str = ""  # for people: "2 -> 4 threads", or why the command was refused
+    source: str = "user"  # user | scenario | sweep | supervisor
+    config: PoolConfig | None = None
 
 
 class Sample(Event, tag="sample", kw_only=True):
@@ -171,26 +178,55 @@ class Crash(Event, tag="crash", kw_only=True):
     # run: while working | stopping: after gpumon asked it to stop (e.g. MLX's abort during
     # interpreter shutdown) | starting: before it reported ready
     during: str = "run"
+    artifacts_dir: str = ""  # the dead process's own folder: every artifact comes from there
 
 
-class CrashArtifact(Event, tag="crash_artifact", kw_only=True):
-    """Evidence attached to a crash: faulthandler dump, stderr tail, native stacks, .ips."""
+class Artifact(Event, kw_only=True):
+    """Evidence attached to an incident (a crash or a stall) after it was reported."""
 
-    crash_id: str
     pool: str
-    kind: str  # faulthandler | stderr | native | ips | note
+    kind: str  # faulthandler | stderr | stdout | native | ips | note
     path: str = ""  # where the artifact is saved (next to the session log when recording)
     text: str = ""  # the artifact's text (tails are bounded)
     report: CrashReport | None = None  # parsed form, where the kind has one
     note: str = ""  # e.g. "gdb not installed: no native stacks"
 
 
+class CrashArtifact(Artifact, tag="crash_artifact", kw_only=True):
+    crash_id: str
+
+
 class Stall(Event, tag="stall", kw_only=True):
+    """A worker that stopped answering, reported the moment it is noticed; its stacks follow
+    as StallArtifact events with the same stall_id (or a note saying why they are missing)."""
+
     pool: str
     silent_for: float  # seconds without any message from the worker
     threads: int
-    stacks: str = ""  # faulthandler dump of all threads, taken on demand
+    stall_id: str = ""
+    pid: int = 0
+    # Schema 1 carried the stacks inline; gpumon.session.upgrade moves them to artifacts.
+    stacks: str = ""
     native: CrashReport | None = None
+
+
+class StallArtifact(Artifact, tag="stall_artifact", kw_only=True):
+    stall_id: str
+
+
+class StallCleared(Event, tag="stall_cleared", kw_only=True):
+    """A stalled worker answered again."""
+
+    pool: str
+    silent_for: float = 0.0  # how long it had been silent in all
+
+
+class RecordingStopped(Event, tag="recording_stopped", kw_only=True):
+    """The session log could not be written (disk full, folder gone, permissions). What was
+    written before stays loadable; the monitor keeps running and says so."""
+
+    reason: str
+    path: str = ""
 
 
 class PoolRestart(Event, tag="pool_restart", kw_only=True):
@@ -209,7 +245,7 @@ class PoolStopped(Event, tag="pool_stopped", kw_only=True):
 
 class Notice(Event, tag="notice", kw_only=True):
     """Something a user should know that is not a state change: unreadable worker output,
-    a stall that cleared, a capture mechanism that is missing."""
+    a capture mechanism that is missing, a consumer of the stream that failed."""
 
     pool: str = ""
     level: str = "info"  # info | warning | error
@@ -233,19 +269,6 @@ class HostSample(Event, tag="host_sample", kw_only=True):
     gpus: list[GpuSample] = msgspec.field(default_factory=list)
 
 
-def workload_detail(kind: str, size: int, dtype: str) -> str:
-    """How a set_workload answer states the new workload (`matmul 512 float32`)."""
-    return f"{kind} {size} {dtype}"
-
-
-def parse_workload_detail(detail: str) -> tuple[str, int, str] | None:
-    """(workload, size, dtype) from a successful set_workload answer, else None."""
-    parts = detail.split()
-    if len(parts) == 3 and parts[1].isdigit():
-        return parts[0], int(parts[1]), parts[2]
-    return None
-
-
 AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     SessionStart,
     SessionEnd,
@@ -258,6 +281,9 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     Crash,
     CrashArtifact,
     Stall,
+    StallArtifact,
+    StallCleared,
+    RecordingStopped,
     PoolRestart,
     PoolStopped,
     Notice,

@@ -5,6 +5,9 @@ They travel over a dedicated socketpair fd, never stdout/stderr: native librarie
 Lines are small and self-delimiting, so a torn or garbage line costs one message, not the
 stream. `Hello.protocol` is checked by the supervisor; a worker from another gpumon version is
 refused with a clear error rather than misread.
+
+Version 2: commands are typed (gpumon.control), and an Ack carries the worker's whole state
+after the command (`WorkerState`), so the supervisor never reads a result back out of text.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Union
 
 import msgspec
 
+from gpumon.control import WorkerCommand
 from gpumon.events import Sample
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_LINE = 1 << 20  # a line longer than this is garbage, not a message
 
 
@@ -49,17 +53,23 @@ class Fatal(Msg, tag="fatal", kw_only=True):
     fix: str = ""
 
 
+class WorkerState(msgspec.Struct, kw_only=True, frozen=True):
+    """What the worker is doing after a command: the pool's live configuration."""
+
+    threads: int
+    state: str  # running | paused | stopping
+    policy: str
+    workload: str
+    size: int
+    dtype: str
+    flop_per_op: float
+
+
 class Ack(Msg, tag="ack", kw_only=True):
     id: int
-    command: str
     ok: bool = True
-    detail: str = ""
-    # State after the command, so the supervisor never has to guess.
-    threads: int = 0
-    state: str = "running"
-    policy: str = ""
-    workload: str = ""
-    flop_per_op: float = 0.0
+    detail: str = ""  # for people: "2 -> 4 threads", or why the command was refused
+    state: WorkerState
 
 
 class ThreadFailed(Msg, tag="thread_failed", kw_only=True):
@@ -100,11 +110,9 @@ class DebuggerError(Msg, tag="debugger_error", kw_only=True):
 # ---- supervisor -> worker ---------------------------------------------------------------
 
 
-class Command(Msg, tag="command", kw_only=True):
+class Request(Msg, tag="request", kw_only=True):
     id: int
-    # set_threads | pause | resume | stop | set_workload | set_policy
-    op: str
-    args: dict[str, str | int | float | None] = msgspec.field(default_factory=dict)
+    command: WorkerCommand
 
 
 WorkerMsg = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
@@ -123,7 +131,7 @@ WorkerMsg = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
 
 _enc = msgspec.json.Encoder()
 _worker_dec = msgspec.json.Decoder(WorkerMsg)
-_command_dec = msgspec.json.Decoder(Command)
+_request_dec = msgspec.json.Decoder(Request)
 
 
 def encode(msg: msgspec.Struct) -> bytes:
@@ -135,5 +143,5 @@ def decode_worker(line: bytes) -> Msg | Sample:
     return _worker_dec.decode(line)
 
 
-def decode_command(line: bytes) -> Command:
-    return _command_dec.decode(line)
+def decode_request(line: bytes) -> Request:
+    return _request_dec.decode(line)

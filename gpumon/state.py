@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from gpumon import control
 from gpumon import events as ev
 from gpumon.crash.model import CrashReport
 from gpumon.spec import PoolConfig
@@ -20,9 +21,10 @@ LOG_LENGTH = 2000
 
 
 @dataclass
-class CrashRecord:
-    crash: ev.Crash
-    artifacts: list[ev.CrashArtifact] = field(default_factory=list)
+class Evidence:
+    """The artifacts attached to one incident (a crash or a stall), newest last."""
+
+    artifacts: list[ev.Artifact] = field(default_factory=list)
 
     def report(self, kind: str) -> CrashReport | None:
         for a in reversed(self.artifacts):
@@ -48,6 +50,17 @@ class CrashRecord:
     @property
     def notes(self) -> list[str]:
         return [a.note for a in self.artifacts if a.note]
+
+
+@dataclass(kw_only=True)
+class StallRecord(Evidence):
+    stall: ev.Stall
+    cleared: ev.StallCleared | None = None
+
+
+@dataclass(kw_only=True)
+class CrashRecord(Evidence):
+    crash: ev.Crash
 
     @property
     def verdict(self) -> str:
@@ -86,8 +99,9 @@ class PoolView:
     # down ("restarting in 2.0 s") against its own clock, live or replayed.
     restart_at: float | None = None
     last_control: ev.Control | None = None  # the latest command and its answer
-    stall: ev.Stall | None = None  # the latest stall report (its stacks), while stalled
+    stall: ev.Stall | None = None  # the latest stall, while stalled
     stopped: ev.PoolStopped | None = None
+    threads_failed: int = 0  # worker threads that died of a Python-level error
 
     @property
     def threads(self) -> int:
@@ -122,6 +136,8 @@ class SessionState:
         self.end: ev.SessionEnd | None = None
         self.pools: dict[str, PoolView] = {}
         self.crashes: dict[str, CrashRecord] = {}
+        self.stalls: dict[str, StallRecord] = {}
+        self.recording_stopped: ev.RecordingStopped | None = None
         self.log: deque[ev.Event] = deque(maxlen=LOG_LENGTH)
         self.host: ev.HostSample | None = None
         self.first_t: float | None = None
@@ -165,11 +181,13 @@ class SessionState:
         elif isinstance(e, ev.Control):
             self._control(e)
         elif isinstance(e, ev.ThreadFailed):
-            self.pool(e.pool).thread_errors[e.slot] = e.error
+            p = self.pool(e.pool)
+            p.thread_errors[e.slot] = e.error
+            p.threads_failed += 1
         elif isinstance(e, ev.Crash):
             p = self.pool(e.pool)
             p.crashes, p.state, p.last_crash = e.crash_number, "crashed", e.crash_id
-            self.crashes[e.crash_id] = CrashRecord(e)
+            self.crashes[e.crash_id] = CrashRecord(crash=e)
         elif isinstance(e, ev.CrashArtifact):
             rec = self.crashes.get(e.crash_id)
             if rec is not None:
@@ -177,8 +195,18 @@ class SessionState:
         elif isinstance(e, ev.Stall):
             p = self.pool(e.pool)
             p.stalled, p.stall = True, e
-        elif isinstance(e, ev.Notice) and e.pool and "answered again" in e.message:
-            self.pool(e.pool).stalled = False
+            self.stalls[e.stall_id] = StallRecord(stall=e)
+        elif isinstance(e, ev.StallArtifact):
+            srec = self.stalls.get(e.stall_id)
+            if srec is not None:
+                srec.artifacts.append(e)
+        elif isinstance(e, ev.StallCleared):
+            p = self.pool(e.pool)
+            if p.stall is not None and p.stall.stall_id in self.stalls:
+                self.stalls[p.stall.stall_id].cleared = e
+            p.stalled = False
+        elif isinstance(e, ev.RecordingStopped):
+            self.recording_stopped = e
         elif isinstance(e, ev.PoolRestart):
             p = self.pool(e.pool)
             p.state, p.restart_at = "restarting", e.t + e.delay
@@ -192,17 +220,12 @@ class SessionState:
             p.last_control = e
         if not e.ok:
             return
-        if e.command == "pause":
+        if isinstance(e.command, control.Pause):
             p.state = "paused"
-        elif e.command == "resume" and p.state == "paused":
+        elif isinstance(e.command, control.Resume) and p.state == "paused":
             p.state = "running"
-        if p.config is not None:
-            from msgspec.structs import replace
-
-            if e.command == "set_threads" and isinstance(e.args.get("threads"), int):
-                p.config = replace(p.config, threads=int(e.args["threads"]))  # type: ignore[arg-type]
-            elif e.command == "set_policy" and e.args.get("policy"):
-                p.config = replace(p.config, policy=str(e.args["policy"]))
+        if e.config is not None:
+            p.config = e.config
 
     def _sample(self, s: ev.Sample) -> None:
         p = self.pool(s.pool)

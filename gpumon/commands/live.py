@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from gpumon import layout
 from gpumon.commands.options import (
     add_pool_options,
     add_session_dir_argument,
     pools_from_args,
     seconds_type,
 )
+from gpumon.exit_codes import ExitCode
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -48,15 +51,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():
         print(
             "gpumon: the live monitor needs a terminal; for a headless run use `gpumon sweep`",
             file=sys.stderr,
         )
-        return 1
+        return ExitCode.ERROR
+    if args.session_dir and not args.no_record:
+        why = layout.check_writable_dir(Path(args.session_dir), "--session-dir")
+        if why is not None:
+            print(f"gpumon: {why}", file=sys.stderr)
+            return ExitCode.ERROR
 
     from gpumon.tui.app import make_app
 
@@ -73,4 +79,8 @@ def run(args: argparse.Namespace) -> int:
     log = app.source.log_path
     if log is not None:
         print(f"gpumon: session log {log}")
+    problem = getattr(app.source, "record_error", None)
+    if problem and not args.no_record:
+        print(f"gpumon: {problem}; what was recorded before stays readable", file=sys.stderr)
+        return int(code or ExitCode.ERROR)
     return int(code or 0)

@@ -1,9 +1,10 @@
 """`gpumon sweep`: a headless thread-count ramp, each cell in a fresh pool process.
 
-Every cell (pool × policy × threads × repeat) starts its own worker, warms up, measures for
-`--seconds`, and stops it, so a crash in one cell cannot poison the next. The table is built by
-gpumon.analysis from the same events the session log records. Exit status: 0 no worker died,
-1 a pool could not run at all, 3 at least one worker crashed (3 wins; usable in CI).
+Every cell (pool × policy × threads × repeat) starts its own worker in one recorded session,
+warms up, measures for `--seconds`, and stops it, so a crash in one cell cannot poison the
+next. The table and `--json` are built from gpumon.facts, like the Markdown report.
+Exit status (gpumon.exit_codes): 0 nothing went wrong, 3 a worker crashed, 5 a worker hung
+(no crash), 1 a pool could not run at all or the session could not be recorded.
 """
 
 from __future__ import annotations
@@ -19,11 +20,18 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
-from gpumon.commands.options import add_pool_options, count_type, pools_from_args, seconds_type
+from gpumon.commands.options import (
+    add_pool_options,
+    add_session_dir_argument,
+    count_type,
+    pools_from_args,
+    seconds_type,
+)
+from gpumon.exit_codes import ExitCode, worst
 from gpumon.spec import POLICIES, PoolConfig, SpecError, parse_thread_list
 
 DEFAULT_POOLS = ("mlx", "torch")
-EXIT_OK, EXIT_POOL_FAILED, EXIT_CRASHED = 0, 1, 3
+READY_TIMEOUT = 180.0  # importing a framework on a cold disk (or building an env) can be slow
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -56,14 +64,14 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--json",
         dest="json_out",
         metavar="FILE",
-        help="also write the numbers as JSON to FILE ('-' for stdout)",
+        help="also write the numbers as JSON to FILE ('-': stdout, and the table goes to stderr)",
     )
     g.add_argument(
-        "--session-dir",
-        type=Path,
-        default=None,
-        help="where the session log goes (default: the per-user data folder)",
+        "--redact",
+        action="store_true",
+        help="replace user name, home folder, host name, emails, addresses and tokens in --json",
     )
+    add_session_dir_argument(g)
     g.add_argument("--no-record", action="store_true", help="do not write a session log")
 
 
@@ -76,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
             if p not in POLICIES:
                 raise SpecError(f"unknown policy {p!r}; use {', '.join(POLICIES)}")
     pools = pools_from_args(args, DEFAULT_POOLS)
+    if not args.no_record:
+        from gpumon import layout
+
+        why = layout.check_writable_dir(layout.session_dir(args.session_dir), "session dir")
+        if why is not None:
+            print(f"gpumon sweep: {why}", file=sys.stderr)
+            return ExitCode.ERROR
     return asyncio.run(_sweep(args, pools, ramp, policies))
 
 
@@ -85,16 +100,11 @@ async def _sweep(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from gpumon import analysis
+    from gpumon import facts
+    from gpumon.live_session import open_session
 
     console = Console(stderr=True)
     recorded: list[ev.Event] = []
-    recorder = None
-    if not args.no_record:
-        from gpumon.session.recorder import Recorder
-
-        recorder = Recorder(args.session_dir, mode="sweep", argv=["gpumon", *sys.argv[1:]])
-    listeners = [recorded.append] + ([recorder] if recorder else [])
     cells = [
         (pool, pol, n, rep)
         for pool in pools
@@ -111,77 +121,87 @@ async def _sweep(
         console=console,
         transient=True,
     )
-    with progress:
-        task = progress.add_task("sweep", total=len(cells))
-        for pool, pol, n, rep in cells:
-            label = f"{pool.name} {pol} {n} thr" + (f" #{rep + 1}" if args.repeat > 1 else "")
-            progress.update(task, description=label)
-            if pool.name in failed:
+    async with open_session(
+        mode="sweep",
+        argv=["gpumon", *sys.argv[1:]],
+        record=not args.no_record,
+        session_dir=Path(args.session_dir) if args.session_dir else None,
+        listeners=[recorded.append],
+        end_reason="sweep finished",
+    ) as session:
+        with progress:
+            task = progress.add_task("sweep", total=len(cells))
+            for pool, pol, n, rep in cells:
+                label = f"{pool.name} {pol} {n} thr" + (f" #{rep + 1}" if args.repeat > 1 else "")
+                progress.update(task, description=label)
+                if pool.name not in failed:
+                    cfg = msgspec.structs.replace(pool, threads=n, policy=pol)
+                    why = await _run_cell(session.supervisor, cfg, args)
+                    if why:
+                        failed[pool.name] = why
+                        console.print(f"[red]gpumon sweep: {pool.name}: {why}", highlight=False)
                 progress.advance(task)
-                continue
-            cfg = msgspec.structs.replace(pool, threads=n, policy=pol)
-            why = await _run_cell(
-                cfg, args, listeners, recorder.artifacts_dir if recorder else None
-            )
-            if why:
-                failed[pool.name] = why
-                console.print(f"[red]gpumon sweep: {pool.name}: {why}")
-            progress.advance(task)
-    if recorder is not None:
-        recorder.close("sweep finished")
-    all_runs = analysis.runs(recorded, warmup=args.warmup)
-    table_cells = analysis.cells(all_runs)
+    table = facts.cells(recorded, warmup=args.warmup)
+    # With --json -, stdout is the JSON's alone; the table goes to stderr.
+    to_stderr = args.json_out == "-"
     # Piped into a CI log, rich would squeeze the table into 80 columns; numbers need room.
-    out = Console() if sys.stdout.isatty() else Console(width=160)
-    out.print(render_table(table_cells, args.seconds, args.repeat))
-    crashed = any(c.crashes for c in table_cells)
-    if recorder is not None:
-        console.print(f"session log: {recorder.path}")
+    tty = (sys.stderr if to_stderr else sys.stdout).isatty()
+    out = Console(stderr=to_stderr, width=None if tty else 180)
+    out.print(render_table(table, args.seconds, args.repeat))
+    if session.log_path is not None:
+        console.print(f"session log: {session.log_path}", highlight=False)
+    if session.record_error:
+        console.print(f"[red]gpumon sweep: {session.record_error}", highlight=False)
+    crashed = any(c.crashes or c.stop_crashes for c in table)
+    hung = any(c.hangs for c in table)
     if args.json_out:
-        write_json(args.json_out, table_cells, recorded, crashed, failed)
-    if crashed:
-        return EXIT_CRASHED
-    return EXIT_POOL_FAILED if failed else EXIT_OK
+        start = next((e for e in recorded if isinstance(e, ev.SessionStart)), None)
+        text = to_json(table, start, crashed, hung, failed, redact=args.redact)
+        if args.json_out == "-":
+            sys.stdout.write(text)
+        else:
+            try:
+                Path(args.json_out).write_text(text)
+            except OSError as e:
+                print(f"gpumon sweep: cannot write {args.json_out}: {e.strerror}", file=sys.stderr)
+                return ExitCode.ERROR
+    code = worst(crashed=crashed, hung=hung, failed=bool(failed))
+    if code == ExitCode.OK and session.record_error:
+        return ExitCode.ERROR
+    return code
 
 
-async def _run_cell(
-    cfg: PoolConfig,
-    args: argparse.Namespace,
-    listeners: list,
-    artifacts: Path | None,
-) -> str:
-    """Run one cell; returns why the pool could not run at all ("" otherwise)."""
+async def _run_cell(sup: object, cfg: PoolConfig, args: argparse.Namespace) -> str:
+    """Run one cell in the session's supervisor; returns why the pool could not run at all
+    ("" otherwise). The pool is removed afterwards, its artifacts already recorded."""
     from gpumon.supervisor.supervisor import Supervisor
 
-    outcome: dict[str, str] = {}
-
-    def watch(e: ev.Event) -> None:
-        if isinstance(e, ev.PoolFailed):
-            outcome["failed"] = f"{e.message}" + (f" — {e.fix}" if e.fix else "")
-        elif isinstance(e, (ev.PoolReady, ev.Crash)):
-            outcome.setdefault("ready", "yes")
-
-    sup = Supervisor([cfg], artifacts_root=artifacts, listeners=[*listeners, watch])
-    await sup.start()
-    pool = sup.pools[cfg.name]
-    deadline = time.monotonic() + 180  # importing a framework on a cold disk can be slow
-    while "ready" not in outcome and "failed" not in outcome and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    if "failed" not in outcome and "ready" in outcome:
+    assert isinstance(sup, Supervisor)
+    pool = sup.add_pool(cfg)
+    try:
+        await pool.start()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while pool.state == "starting" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if pool.state == "failed":
+            failure = pool.failure
+            return failure.message + (f" — {failure.fix}" if failure and failure.fix else "")
+        if pool.state == "starting":
+            return f"the worker did not become ready within {READY_TIMEOUT:.0f} s"
         end = time.monotonic() + args.warmup + args.seconds
         while time.monotonic() < end and pool.state in ("running", "paused"):
             await asyncio.sleep(0.05)
-    elif "failed" not in outcome:
-        outcome["failed"] = "the worker did not become ready within 180 s"
-    await sup.stop()  # returns once the worker's exit and its artifacts are recorded
-    return outcome.get("failed", "")
+        return ""
+    finally:
+        await sup.remove_pool(cfg.name)  # returns once the worker's exit and artifacts are in
 
 
-def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
+def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object:
     from rich.markup import escape
     from rich.table import Table
 
     from gpumon import fmt
+    from gpumon.facts import CellFacts
 
     def rate(x: float | None) -> str:
         return fmt.si(x, "").strip() if x is not None else "—"
@@ -189,12 +209,15 @@ def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
     t = Table(
         title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
         caption=escape(
-            "ops/s: median over runs [min–max]; latency: per op, from the worker's "
-            "timer; memory: framework allocator peak (else process RSS, psutil)"
+            "ops/s: median over runs [min–max]; latency: per op, from the worker's timer; "
+            "memory: framework allocator peak (else process RSS, psutil); crashes: deaths "
+            "while measuring / runs (after stop: deaths while stopping); hangs: runs where "
+            "the worker stopped answering"
         ),
     )
     for col in (
         "pool",
+        "version",
         "device",
         "policy",
         "workload",
@@ -205,99 +228,78 @@ def render_table(cells: Sequence, seconds: float, repeat: int) -> object:
         "p99",
         "peak mem",
         "crashes",
+        "hangs",
     ):
-        t.add_column(
-            col, justify="left" if col in ("pool", "device", "policy", "workload") else "right"
-        )
+        left = col in ("pool", "version", "device", "policy", "workload", "crashes")
+        t.add_column(col, justify="left" if left else "right")
     for c in cells:
-        r = c.first
-        rng = c.ops_per_s_range
+        assert isinstance(c, CellFacts)
         ops = rate(c.ops_per_s)
-        if rng and len(c.measured) > 1:
-            ops += escape(f" [{rate(rng[0])}–{rate(rng[1])}]")
-        flops = (
-            "synthetic"
-            if r.backend == "fault"
-            else (fmt.si(c.flops, "FLOP/s") if c.flops is not None else "—")
-        )
-        mem = c.mem_peak
-        peak = (
-            mem.get("peak") or mem.get("active") or mem.get("allocated") or mem.get("current") or 0
-        )
+        if c.ops_per_s_min is not None and c.ops_per_s_max is not None and c.runs > 1:
+            ops += escape(f" [{rate(c.ops_per_s_min)}–{rate(c.ops_per_s_max)}]")
+        flops = "synthetic" if c.synthetic else fmt.si(c.flop_per_s, "FLOP/s")
+        head = c.headline_mem
         mem_txt = (
-            fmt.nbytes(peak) if peak else (f"{fmt.nbytes(c.rss_peak)} RSS" if c.rss_peak else "—")
+            fmt.nbytes(head[1])
+            if head
+            else (f"{fmt.nbytes(c.rss_peak_bytes)} RSS" if c.rss_peak_bytes else "—")
         )
-        crash_txt = f"{c.crashes}/{len(c.runs)}"
+        crash_txt = f"{c.crashes}/{c.runs}"
         if c.crashes:
-            sig = ", ".join(sorted({x.crash_signal for x in c.runs if x.crash_signal}))
-            crash_txt = f"[bold red]{crash_txt} {sig}[/]"
-        lat = [c.latency(q) for q in (50, 99)]
+            crash_txt = f"[bold red]{crash_txt} {escape(', '.join(c.crash_signals))}[/]"
+        if c.stop_crashes:
+            after = ", ".join(c.stop_crash_signals)
+            crash_txt += escape(f" (after stop: {c.stop_crashes} {after})")
+        if c.threads_failed:
+            crash_txt += f" [yellow]{fmt.plural(c.threads_failed, 'thread')} failed[/]"
+        hang_txt = f"{c.hangs}/{c.runs}"
+        if c.hangs:
+            hang_txt = f"[bold red]{hang_txt}[/]"
         t.add_row(
-            r.pool,
-            r.device,
-            r.policy,
-            f"{r.workload} {r.size} {r.dtype}",
-            str(r.threads),
+            escape(c.pool),
+            escape(c.version or ("synthetic" if c.synthetic else "?")),
+            escape(c.device),
+            c.policy,
+            f"{c.workload} {c.size} {c.dtype}",
+            str(c.threads),
             ops,
             flops,
-            *(fmt.seconds(x) if x is not None else "—" for x in lat),
+            fmt.seconds(c.lat_p50_s) if c.lat_p50_s is not None else "—",
+            fmt.seconds(c.lat_p99_s) if c.lat_p99_s is not None else "—",
             mem_txt,
             crash_txt,
+            hang_txt,
         )
     return t
 
 
-def write_json(
-    dest: str, cells: Sequence, recorded: list[ev.Event], crashed: bool, failed: dict[str, str]
-) -> None:
+def to_json(
+    cells: Sequence[object],
+    start: ev.SessionStart | None,
+    crashed: bool,
+    hung: bool,
+    failed: dict[str, str],
+    *,
+    redact: bool,
+) -> str:
+    import dataclasses
+
     from gpumon import __version__
     from gpumon.host import host_info
 
-    ready = {e.pool: e for e in recorded if isinstance(e, ev.PoolReady)}
+    host = start.host if start is not None else host_info()
     out = {
         "gpumon": __version__,
-        "host": msgspec.to_builtins(host_info()),
+        "schema": 2,
+        "host": msgspec.to_builtins(host),
         "crashed": crashed,
+        "hung": hung,
         "failed_pools": failed,
-        "cells": [
-            {
-                "pool": c.first.pool,
-                "backend": c.first.backend,
-                "device": c.first.device,
-                "device_name": ready[c.first.pool].device_name if c.first.pool in ready else "",
-                "framework": ready[c.first.pool].framework if c.first.pool in ready else "",
-                "policy": c.first.policy,
-                "workload": c.first.workload,
-                "size": c.first.size,
-                "dtype": c.first.dtype,
-                "threads": c.first.threads,
-                "ops_per_s": {
-                    "median": c.ops_per_s,
-                    "min": c.ops_per_s_range[0] if c.ops_per_s_range else None,
-                    "max": c.ops_per_s_range[1] if c.ops_per_s_range else None,
-                },
-                "flop_per_s_median": None if c.first.backend == "fault" else c.flops,
-                "latency_s": {"p50": c.latency(50), "p99": c.latency(99)},
-                "mem_peak_bytes": c.mem_peak,
-                "rss_peak_bytes": c.rss_peak,
-                "runs": len(c.runs),
-                "crashes": c.crashes,
-                "first_crash_after_s": c.first_crash_after,
-                "run_details": [
-                    {
-                        "seconds": r.seconds,
-                        "ops": r.ops,
-                        "crashed": r.crashed,
-                        "signal": r.crash_signal,
-                    }
-                    for r in c.runs
-                ],
-            }
-            for c in cells
-        ],
+        "cells": [dataclasses.asdict(c) for c in cells],  # type: ignore[call-overload]
     }
-    text = json.dumps(out, indent=2)
-    if dest == "-":
-        print(text)
-    else:
-        Path(dest).write_text(text + "\n")
+    text = json.dumps(out, indent=2) + "\n"
+    if redact:
+        from gpumon.session.redact import Redactor
+
+        text = Redactor.for_host(host).json_text(text)
+    return text

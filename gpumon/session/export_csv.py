@@ -47,18 +47,17 @@ def export_csv(session: LoadedSession) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(FIXED + [f"mem_{k}_bytes" for k in mem_names] + TAIL)
-    # What a pool runs on is said once (PoolReady) and changed by set_workload acks
-    # ("matmul 512 float32"); samples carry only what changes every window.
+    # What a pool runs on is said once (PoolReady) and changed by commands (each Control
+    # carries the pool's config after it); samples carry only what changes every window.
     ready: dict[str, ev.PoolReady] = {}
-    shape: dict[str, tuple[int, str]] = {}
+    shape: dict[str, tuple[int | None, str]] = {}
     t0 = session.first_t
     for e in session.events:
         if isinstance(e, ev.PoolReady):
             ready[e.pool] = e
             shape[e.pool] = (e.size, e.dtype)
-        elif isinstance(e, ev.Control) and e.ok and e.command == "set_workload":
-            if (w := ev.parse_workload_detail(e.detail)) is not None:
-                shape[e.pool] = (w[1], w[2])
+        elif isinstance(e, ev.Control) and e.ok and e.config is not None:
+            shape[e.pool] = (e.config.size, e.config.dtype or "")
         elif isinstance(e, ev.Sample):
             r = ready.get(e.pool)
             size, dtype = shape.get(e.pool, (None, ""))

@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gpumon import analysis
+from gpumon import analysis, control, sanitize
 from gpumon import events as ev
 from gpumon.crash.model import SYSTEM, UNKNOWN
 from gpumon.fmt import duration, nbytes, plural, seconds, si
@@ -215,12 +215,11 @@ class _Report:
     def timeline_row(self, e: ev.Event) -> list[str] | None:
         t = self.rel(e.t)
         if isinstance(e, ev.Control):
-            args = " ".join(f"{k}={v}" for k, v in e.args.items() if v is not None)
             result = ("ok" if e.ok else "refused") + (f": {e.detail}" if e.detail else "")
             return [
                 t,
                 self.pool(e.pool),
-                f"{e.command} {args}".strip(),
+                control.describe(e.command),
                 f"{result} (from {e.source})",
             ]
         if isinstance(e, ev.PoolReady):
@@ -476,6 +475,10 @@ class _Report:
         stalls = [e for e in self.s.events if isinstance(e, ev.Stall)]
         if not stalls:
             return
+        evidence: dict[str, list[ev.StallArtifact]] = {}
+        for a in self.s.events:
+            if isinstance(a, ev.StallArtifact):
+                evidence.setdefault(a.stall_id, []).append(a)
         self.add("## Stalls", "")
         for e in stalls:
             self.add(
@@ -483,13 +486,20 @@ class _Report:
                 f"{e.silent_for:.1f} s at {plural(e.threads, 'thread')}",
                 "",
             )
-            if e.native is not None:
-                from gpumon.crash.render import markdown_summary
+            for a in evidence.get(e.stall_id, []):
+                if a.kind == "native" and a.report is not None:
+                    from gpumon.crash.render import markdown_summary
 
-                self.add(markdown_summary(self.s.portable_report(e.native)).rstrip("\n"), "")
-            if e.stacks.strip():
-                lines = e.stacks.rstrip("\n").splitlines()
-                self.add("Python stacks (faulthandler, on demand):", "", "```", *lines, "```", "")
+                    self.add(markdown_summary(self.s.portable_report(a.report)).rstrip("\n"), "")
+                elif a.kind == "faulthandler" and a.text.strip():
+                    self.add(
+                        "Python stacks (faulthandler, on demand):",
+                        "",
+                        *sanitize.md_code(a.text.rstrip("\n")),
+                        "",
+                    )
+                elif a.note:
+                    self.add(f"- {sanitize.md_cell(a.note)}", "")
 
     def other_events(self) -> None:
         failures = [e for e in self.s.events if isinstance(e, ev.ThreadFailed)]

@@ -19,6 +19,7 @@ from gpumon import events as ev
 from gpumon import layout
 from gpumon.crash.model import CrashReport
 from gpumon.fmt import plural
+from gpumon.session import upgrade
 
 _MAX_LISTED = 20  # line numbers named per warning; the rest are counted
 
@@ -117,14 +118,16 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
     torn_tail = lines[-1] != b""  # every complete line ends with "\n"
     if not torn_tail:
         lines.pop()
-    events = [_session_start(p, lines[0], only_line=torn_tail and len(lines) == 1)]
+    start = _session_start(p, lines[0], only_line=torn_tail and len(lines) == 1)
+    events: list[ev.Event] = [start]
+    decode = _decode if start.schema >= ev.SCHEMA_VERSION else upgrade.decode_v1
     problems: dict[str, list[int]] = {}
     warnings: list[str] = []
     torn = ""
     last = len(lines)
     for number, line in enumerate(lines[1:], start=2):
         try:
-            e = ev.decode(line)
+            decoded = decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as err:
             if number == last and torn_tail:
                 torn = (
@@ -134,19 +137,26 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
             else:
                 problems.setdefault(_reason(line, err), []).append(number)
             continue
-        if isinstance(e, ev.SessionStart):
-            warnings.append(
-                f"line {number} starts another session ({e.session_id}): two logs "
-                "were joined into one file; their events are read as one session"
-            )
-        events.append(e)
+        for e in decoded:
+            if isinstance(e, ev.SessionStart):
+                warnings.append(
+                    f"line {number} starts another session ({e.session_id}): two logs "
+                    "were joined into one file; their events are read as one session"
+                )
+            events.append(e)
     for reason, numbers in problems.items():
         warnings.append(f"skipped {plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
     if torn:
         warnings.append(torn)  # last, like the line it is about
+    if start.schema < ev.SCHEMA_VERSION:
+        upgrade.fill_configs(events)
     loaded = LoadedSession(path=p, events=events, warnings=warnings)
     _absolute_paths(loaded)
     return loaded
+
+
+def _decode(line: bytes) -> list[ev.Event]:
+    return [ev.decode(line)]
 
 
 def _session_start(p: Path, line: bytes, only_line: bool) -> ev.SessionStart:
@@ -177,6 +187,7 @@ def _session_start(p: Path, line: bytes, only_line: bool) -> ev.SessionStart:
     except (msgspec.DecodeError, msgspec.ValidationError) as err:
         raise SessionLogError(f"{p}: its session_start line is damaged ({err})") from None
     assert isinstance(start, ev.SessionStart)
+    start.schema = schema  # absent means 1, whatever today's default is
     return start
 
 

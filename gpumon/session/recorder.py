@@ -34,8 +34,9 @@ from pathlib import Path
 
 import msgspec
 
-from gpumon import __version__, layout
 from gpumon import events as ev
+from gpumon import layout
+from gpumon.bus import StreamWriteError
 from gpumon.latency import hist_percentile, merge
 
 FULL_RESOLUTION = 300.0  # seconds from the start during which every sample is written
@@ -43,53 +44,58 @@ WINDOW = 1.0  # afterwards: at most one sample line per pool (and host) per this
 MAX_PENDING = 256  # samples held for one window, whatever their intervals claim
 
 
-class RecorderError(OSError):
+class RecorderError(StreamWriteError):
     """The log could not be written (disk full, folder removed); recording stopped."""
 
 
 class Recorder:
-    """A supervisor listener that writes every event it is given to `<folder>/session.jsonl`.
+    """A consumer of the bus that writes every event to `<folder>/session.jsonl`.
 
     `session_dir` is the sessions root (None: --session-dir / $GPUMON_SESSION_DIR / the
-    platform default); the session gets its own folder inside it. Pass `artifacts_dir` to the
-    Supervisor as `artifacts_root` so the workers' evidence is written next to the log.
+    platform default); the session gets its own folder inside it, and the workers' evidence
+    goes to its `artifacts_dir`. gpumon.live_session wires it; SessionEnd closes it.
     """
 
     def __init__(
         self,
         session_dir: Path | None = None,
         *,
-        mode: str,
-        argv: Sequence[str],
-        host: ev.HostInfo | None = None,
         full_resolution: float = FULL_RESOLUTION,
         window: float = WINDOW,
     ) -> None:
-        if host is None:
-            from gpumon.host import host_info  # psutil + subprocesses: only when needed
-
-            host = host_info()
+        """Create the session's folder and log file; raises RecorderError (one sentence) when
+        the sessions dir cannot hold them. The first event given must be SessionStart."""
         self.full_resolution = full_resolution
         self.window = window
         root = layout.session_dir(session_dir)
-        root.mkdir(parents=True, exist_ok=True)
+        why = layout.check_writable_dir(root, "session dir")
+        if why is not None:
+            raise RecorderError(why, str(root))
         started = time.time()
-        # A fresh id per attempt: two monitors started in the same second get two folders.
-        while True:
-            self.session_id = secrets.token_hex(6)
-            self.folder = root / layout.folder_name(started, self.session_id)
-            try:
-                self.folder.mkdir()
-                break
-            except FileExistsError:
-                continue
-        self.path = layout.log_path(self.folder)
-        self.artifacts_dir = self.folder / layout.ARTIFACTS_NAME
-        self.artifacts_dir.mkdir()
+        try:
+            layout.make_private_dir(root)
+            # A fresh id per attempt: two monitors started in the same second get two folders.
+            while True:
+                self.session_id = secrets.token_hex(6)
+                self.folder = root / layout.folder_name(started, self.session_id)
+                try:
+                    self.folder.mkdir(mode=layout.DIR_MODE)
+                    break
+                except FileExistsError:
+                    continue
+            self.path = layout.log_path(self.folder)
+            self.artifacts_dir = self.folder / layout.ARTIFACTS_NAME
+            self.artifacts_dir.mkdir(mode=layout.DIR_MODE)
+            self._fd: int | None = os.open(
+                self.path,
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | _O_CLOEXEC,
+                layout.FILE_MODE,
+            )
+        except OSError as e:
+            raise RecorderError(
+                f"cannot create a session in {root}: {e.strerror or e}", str(root)
+            ) from e
         self._lock = threading.Lock()
-        self._fd: int | None = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | _O_CLOEXEC, 0o644
-        )
         self._closed = False
         self.error: str | None = None
         self.start_t = started
@@ -101,21 +107,6 @@ class Recorder:
         self._pending: dict[str, list[ev.Sample]] = {}
         self._detail_until: dict[str, float] = {}
         self._last_host_t: float | None = None
-        try:
-            cwd = os.getcwd()
-        except OSError:
-            cwd = "?"  # the directory was removed under us; not a reason to refuse recording
-        start = ev.SessionStart(
-            t=started,
-            session_id=self.session_id,
-            gpumon_version=__version__,
-            mode=mode,
-            argv=list(argv),
-            cwd=cwd,
-            host=host,
-        )
-        self._write(start, sync=True)
-        _fsync_dir(self.folder)  # the file's name must survive a power cut, not just its data
 
     # ---- the listener --------------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
@@ -127,6 +118,12 @@ class Recorder:
                 self._sample(event)
             elif isinstance(event, ev.HostSample):
                 self._host(event)
+            elif isinstance(event, ev.SessionStart):
+                self.start_t = event.t
+                self._write(event, sync=True)
+                _fsync_dir(self.folder)  # the name must survive a power cut, not just the data
+            elif isinstance(event, ev.SessionEnd):
+                self._end(event)
             else:
                 pool = getattr(event, "pool", "")
                 if pool:
@@ -140,33 +137,30 @@ class Recorder:
                 event = self._localise(event)
                 self._write(event, sync=isinstance(event, (ev.Crash, ev.CrashArtifact)))
 
-    def close(self, reason: str = "quit") -> None:
-        """Write what is pending and SessionEnd (once), then close the file."""
+    def _end(self, end: ev.SessionEnd) -> None:
+        """Pending samples first, then SessionEnd, then the file is closed."""
+        try:
+            for pool in list(self._pending):
+                self._flush_pool(pool, merged=True)
+            self._write(end, sync=True)
+        finally:
+            self._close_file()
+
+    def close(self) -> None:
+        """Close the file without writing more (SessionEnd closes it the normal way)."""
         with self._lock:
-            if self._closed:
-                return
-            try:
-                for pool in list(self._pending):
-                    self._flush_pool(pool, merged=True)
-                self._write(ev.SessionEnd(reason=reason), sync=True)
-            except RecorderError:
-                pass  # self.error says why; quitting the monitor must not fail over it
-            finally:
-                self._closed = True
-                if self._fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(self._fd)
-                    self._fd = None
+            self._close_file()
+
+    def _close_file(self) -> None:
+        self._closed = True
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    def __enter__(self) -> Recorder:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.close("error" if exc_type is not None else "quit")
 
     # ---- decimation ----------------------------------------------------------------
     def _decimating(self, t: float) -> bool:
@@ -246,8 +240,9 @@ class Recorder:
         dest_dir = self.artifacts_dir / layout.IMPORTED / layout.safe_name(crash_id)
         dest = dest_dir / src.name
         try:
-            dest_dir.mkdir(parents=True, exist_ok=True)
+            layout.make_private_dir(dest_dir)
             shutil.copyfile(src, dest)
+            os.chmod(dest, layout.FILE_MODE)
         except OSError as e:
             return None, f"not copied into the session folder: {e.strerror or e}"
         return dest.relative_to(self.folder).as_posix(), ""
@@ -265,11 +260,10 @@ class Recorder:
             if sync:
                 os.fsync(self._fd)
         except OSError as err:
-            self.error = f"session log {self.path} stopped: {err.strerror or err}"
-            # The supervisor reports a listener's exception once on stderr; later events are
-            # ignored quietly (self.error says why) rather than failing the same way 10 times
-            # a second.
-            raise RecorderError(self.error) from err
+            self.error = f"{err.strerror or err}"
+            # The bus turns this into one RecordingStopped event; later events are ignored
+            # quietly (self.error says why) rather than failing the same way 10 times a second.
+            raise RecorderError(self.error, str(self.path)) from err
         self.lines += 1
         self.bytes += len(line)
 

@@ -124,7 +124,8 @@ def main():
     ):
         with contextlib.suppress(gdb.error):
             gdb.execute(f"handle {s} nostop noprint pass", to_string=True)
-    gdb.execute(f"handle {SNAPSHOT} stop noprint nopass", to_string=True)
+    # "noprint" would imply "nostop": a snapshot needs the stop (and so the print).
+    gdb.execute(f"handle {SNAPSHOT} stop print nopass", to_string=True)
     try:
         gdb.execute("run", to_string=True)
     except gdb.error as e:

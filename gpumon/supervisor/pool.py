@@ -1,19 +1,17 @@
-"""One pool, seen from the monitor: its worker process, its commands, its deaths.
+"""One pool, seen from the monitor: the state machine over its worker processes.
 
-A `Pool` outlives its processes: each start (first or restart) is a new `attempt` with its own
-artifacts folder, and the pool's config follows live changes so a restart comes back as the
-user left it. Every observation becomes an event through `emit`; nothing here draws anything.
+A `Pool` outlives its processes: each (re)start spawns a new `WorkerProcess` with its own
+artifact folder, and the pool's config follows live changes so a restart comes back as the user
+left it. Every observation becomes an event through `emit`; nothing here draws anything. The
+parts live beside it: process.py (spawning), channel.py (messages and commands), evidence.py
+(how a worker ended, its crash artifacts), stall.py (silence), backoff.py (restarts).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import itertools
-import os
-import signal
-import socket
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +21,13 @@ import psutil
 
 from gpumon import events as ev
 from gpumon import layout, protocol
+from gpumon.control import PoolCommand, Restart, SetThreads, Stop
 from gpumon.fmt import plural
-from gpumon.spec import PoolConfig
-from gpumon.supervisor import capture
+from gpumon.spec import PoolConfig, validate_threads
+from gpumon.supervisor import backoff, capture, evidence, stall
+from gpumon.supervisor.backoff import RestartPolicy
+from gpumon.supervisor.channel import timeout_for
+from gpumon.supervisor.process import WorkerProcess, spawn
 
 STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
     "starting",
@@ -38,109 +40,11 @@ STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
     "failed",
 )
 ALIVE = (STARTING, RUNNING, PAUSED)
-COMMAND_TIMEOUT = 5.0
-START_COMMAND_TIMEOUT = 120.0  # a command sent while torch is still importing waits for it
+DEAD = (CRASHED, RESTARTING, FAILED, STOPPED)
 STOP_TIMEOUT = 15.0
 PS_PERIOD = 0.09  # seconds between psutil reads of one worker
 
-
-class WorkerProcess:
-    """One spawned worker (possibly wrapped in gdb) and its message socket."""
-
-    def __init__(
-        self,
-        proc: asyncio.subprocess.Process,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        artifacts: Path,
-        plan: capture.NativePlan,
-    ):
-        self.proc = proc
-        self.reader = reader
-        self.writer = writer
-        self.artifacts = artifacts
-        self.plan = plan
-        self.pid = proc.pid  # the worker's own pid replaces gdb's once Hello arrives
-        self.hello: protocol.Hello | None = None
-        self.fatal: protocol.Fatal | None = None
-        self.bye: protocol.Bye | None = None
-        self.exited: protocol.Exited | None = None
-        self.dying: protocol.Dying | None = None
-        self.native_path: Path | None = None
-        self.ready_at: float | None = None
-        self.started_at = time.monotonic()
-        self.last_msg = time.monotonic()
-        self.ps: psutil.Process | None = None
-        self.ps_at = 0.0
-        self.cpu_percent: float | None = None
-        self.rss: int | None = None
-        self.killed = False  # gpumon sent SIGKILL itself (stop that did not finish)
-
-    @property
-    def faulthandler(self) -> Path:
-        return self.artifacts / layout.FAULTHANDLER
-
-    @property
-    def stderr(self) -> Path:
-        return self.artifacts / layout.STDERR
-
-    @property
-    def stdout(self) -> Path:
-        return self.artifacts / layout.STDOUT
-
-    @property
-    def native_out(self) -> Path:
-        return self.artifacts / layout.NATIVE
-
-    def signal_worker(self, signo: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid, signo)
-
-    def kill(self) -> None:
-        self.killed = True
-        self.signal_worker(signal.SIGKILL)
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-
-async def spawn(config: PoolConfig, artifacts: Path, plan: capture.NativePlan) -> WorkerProcess:
-    parent, child = socket.socketpair()
-    fd = child.fileno()
-    config_file = artifacts / layout.CONFIG
-    config_file.write_bytes(msgspec.json.encode(config))
-    worker_cmd = [
-        sys.executable,
-        "-m",
-        "gpumon.worker",
-        "--fd",
-        str(fd),
-        "--config-file",
-        str(config_file),
-        "--faulthandler",
-        str(artifacts / layout.FAULTHANDLER),
-    ]
-    cmd = capture.gdb_command(plan, worker_cmd) if plan.kind == "gdb" else worker_cmd
-    with (
-        (artifacts / layout.STDOUT).open("ab") as out,
-        (artifacts / layout.STDERR).open("ab") as err,
-    ):
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                pass_fds=[fd],
-                env=capture.env_for_worker(fd, artifacts),
-                # Own session: a Ctrl-C in the monitor's terminal must not reach the workers
-                # (gdb would take it as "stop the inferior").
-                start_new_session=True,
-            )
-        finally:
-            child.close()
-    reader, writer = await asyncio.open_unix_connection(sock=parent, limit=protocol.MAX_LINE)
-    return WorkerProcess(proc, reader, writer, artifacts, plan)
+__all__ = ["Pool", "RestartPolicy", "WorkerProcess"]
 
 
 class Pool:
@@ -160,18 +64,17 @@ class Pool:
         self.attempt = 0
         self.crashes = 0
         self.consecutive_crashes = 0
+        self.crash_times: collections.deque[float] = collections.deque(maxlen=1000)
         self.ops_total = 0
         self.worker: WorkerProcess | None = None
         self.ready: ev.PoolReady | None = None
         self.stop_requested = False
         self.stalled = False
-        self.noise = 0  # unreadable lines from the worker
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[protocol.Ack | None]] = {}
+        self.crash_id: str | None = None
+        self.failure: ev.PoolFailed | None = None  # why it could not start, the last time
+        self.exited = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._restart_task: asyncio.Task[None] | None = None
-        self.crash_id: str | None = None
-        self.exited = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -192,115 +95,80 @@ class Pool:
         try:
             # One folder per worker process for the whole session (restarts, sweep cells).
             artifacts = layout.claim_worker_dir(self.artifacts_root, self.name)
-            self.worker = await spawn(self.config, artifacts, plan)
+            self.worker = await spawn(self.config, artifacts, plan, self._noise)
         except OSError as e:
-            self._fail(f"could not start the worker process: {e}", "check the Python install")
+            self._fail(f"could not start the worker process: {e.strerror or e}", _fix_for(e))
             return
         self._task = asyncio.create_task(self._supervise(self.worker), name=f"pool {self.name}")
 
     def _fail(self, message: str, fix: str) -> None:
         self.state = FAILED
-        self.emit(ev.PoolFailed(pool=self.name, message=message, fix=fix))
+        self.failure = ev.PoolFailed(pool=self.name, message=message, fix=fix)
+        self.emit(self.failure)
         self.exited.set()
 
     async def _supervise(self, w: WorkerProcess) -> None:
         try:
-            await self._supervise_inner(w)
+            async for msg in w.channel.messages():
+                self._handle(w, msg)
+            await w.proc.wait()
+            w.channel.close()
+            await self._on_exit(w)
         except Exception as e:  # a bug here must not leave the pool in limbo, nor go unseen
             self._notice(f"supervisor error: {type(e).__name__}: {e}", "error")
             w.kill()
-            if self.state not in (STOPPED, FAILED, CRASHED, RESTARTING):
+            if self.state not in DEAD:
                 self.state = FAILED
             self.exited.set()
-
-    async def _supervise_inner(self, w: WorkerProcess) -> None:
-        await self._read_messages(w)
-        await w.proc.wait()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_result(None)
-        self._pending.clear()
-        await self._on_exit(w)
-
-    async def _read_messages(self, w: WorkerProcess) -> None:
-        while True:
-            try:
-                line = await w.reader.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                # Over-long line: not ours. Skip to the next newline and keep going.
-                self._noise(b"<line longer than 1 MiB>")
-                with contextlib.suppress(
-                    ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError
-                ):
-                    await w.reader.readuntil(b"\n")
-                continue
-            except ConnectionError:
-                return
-            if not line:
-                return  # EOF: the worker (and gdb) closed the socket
-            w.last_msg = time.monotonic()
-            if self.stalled:
-                self.stalled = False
-                self._notice("worker answered again after a stall")
-            try:
-                msg = protocol.decode_worker(line)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                self._noise(line)
-                continue
-            self._handle(w, msg)
 
     def _notice(self, message: str, level: str = "info") -> None:
         self.emit(ev.Notice(pool=self.name, level=level, message=message))
 
+    def _noise(self, text: str) -> None:
+        self._notice(text, "warning")
+
     def _note(self, crash_id: str, note: str) -> None:
         self.emit(ev.CrashArtifact(crash_id=crash_id, pool=self.name, kind="note", note=note))
 
-    def _noise(self, line: bytes) -> None:
-        self.noise += 1
-        # Report the first few in full and then every 100th, so garbage cannot flood the log.
-        if self.noise <= 3 or self.noise % 100 == 0:
-            shown = line[:80].decode(errors="replace").rstrip()
-            self._notice(
-                f"unreadable line #{self.noise} from the worker ignored: {shown!r}", "warning"
-            )
-
     def _handle(self, w: WorkerProcess, msg: msgspec.Struct) -> None:
-        if isinstance(msg, ev.Sample):
-            self._on_sample(w, msg)
-        elif isinstance(msg, protocol.Ack):
-            fut = self._pending.pop(msg.id, None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
-        elif isinstance(msg, protocol.Hello):
-            self._on_hello(w, msg)
-        elif isinstance(msg, protocol.ThreadFailed):
-            self.emit(ev.ThreadFailed(pool=self.name, slot=msg.slot, error=msg.error))
-        elif isinstance(msg, protocol.Fatal):
-            w.fatal = msg
-        elif isinstance(msg, protocol.Bye):
-            w.bye = msg
-        elif isinstance(msg, protocol.Dying):
-            w.dying = msg
-            self._record_crash(w, signal_name=msg.signal, exit_code=None, detected_by="debugger")
-        elif isinstance(msg, protocol.NativeReady):
-            w.native_path = Path(msg.path)
-            self._attach_native(w)
-        elif isinstance(msg, protocol.SnapshotReady):
-            w.native_path = Path(msg.path)
-        elif isinstance(msg, protocol.Exited):
-            w.exited = msg
-        elif isinstance(msg, protocol.DebuggerError):
-            self._notice(f"gdb could not run the worker: {msg.message}", "error")
+        if self.stalled:
+            self.stalled = False
+            self.emit(ev.StallCleared(pool=self.name, silent_for=w.channel.gap))
+        match msg:
+            case ev.Sample():
+                self._on_sample(w, msg)
+            case protocol.Hello():
+                self._on_hello(w, msg)
+            case protocol.ThreadFailed(slot=slot, error=error):
+                self.emit(ev.ThreadFailed(pool=self.name, slot=slot, error=error))
+            case protocol.Fatal():
+                w.fatal = msg
+            case protocol.Bye():
+                w.bye = msg
+            case protocol.Dying(signal=sig):
+                w.dying = msg
+                self._record_crash(w, signal_name=sig, exit_code=None, detected_by="debugger")
+            case protocol.NativeReady(path=path):
+                w.native_path = _own_file(w, path)
+                if self.crash_id is not None and w.native_path is not None:
+                    self.emit(evidence.native_artifact(self.crash_id, self.name, w.native_path))
+            case protocol.SnapshotReady(path=path):
+                stall.snapshot_ready(w, _own_file(w, path))
+            case protocol.Exited():
+                w.exited = msg
+            case protocol.DebuggerError(message=message):
+                w.debugger_error = message
 
     def _on_hello(self, w: WorkerProcess, h: protocol.Hello) -> None:
+        if w.hello is not None:
+            # The pid that signals go to is fixed by the first Hello; a second one is noise.
+            self._notice(f"a second hello from worker {w.pid} ignored (it said pid {h.pid})")
+            return
         if h.protocol != protocol.PROTOCOL_VERSION:
-            self.emit(
-                ev.PoolFailed(
-                    pool=self.name,
-                    message=f"worker speaks protocol "
-                    f"{h.protocol}, monitor speaks {protocol.PROTOCOL_VERSION}",
-                    fix="reinstall gpumon so both sides are the same version",
-                )
+            w.refused = True
+            self._fail(
+                f"worker speaks protocol {h.protocol}, monitor speaks {protocol.PROTOCOL_VERSION}",
+                "reinstall gpumon so both sides are the same version",
             )
             w.kill()
             return
@@ -326,6 +194,7 @@ class Pool:
             dtype=h.dtype,
             flop_per_op=h.flop_per_op,
             artifacts_dir=str(w.artifacts),
+            interpreter=w.interpreter,
         )
         self.config = msgspec.structs.replace(self.config, size=h.size, dtype=h.dtype)
         self.emit(self.ready)
@@ -344,73 +213,49 @@ class Pool:
             except psutil.Error:
                 w.ps = None
         s.cpu_percent, s.rss = w.cpu_percent, w.rss
-        self.ops_total += sum(s.ops)
+        ops = sum(s.ops)
+        w.ops += ops
+        self.ops_total += ops
         self.emit(s)
 
     # ---- commands ------------------------------------------------------------------
-    async def command(
-        self, op: str, source: str = "user", **args: str | int | float | None
-    ) -> ev.Control:
-        """Send a command and wait for its acknowledgement; never hangs on a dead pool."""
+    async def command(self, cmd: PoolCommand, source: str = "user") -> ev.Control:
+        """Carry out a command and answer with a Control event; never hangs on a dead pool."""
+        if isinstance(cmd, Restart):
+            return await self.restart(source)
         w = self.worker
-        if op == "set_threads" and self.state in (CRASHED, RESTARTING, FAILED, STOPPED):
+        if isinstance(cmd, SetThreads) and self.state in DEAD:
             # Nothing to talk to: remember it, so the next start uses it.
-            self.config = msgspec.structs.replace(self.config, threads=int(args["threads"]))
-            return self._control(
-                op,
-                args,
-                True,
-                f"pool is {self.state}; it will start with "
-                f"{plural(int(args['threads']), 'thread')}",
-                source,
-            )
+            validate_threads(cmd.threads)
+            self.config = msgspec.structs.replace(self.config, threads=cmd.threads)
+            why = f"pool is {self.state}; it will start with {plural(cmd.threads, 'thread')}"
+            return self._control(cmd, True, why, source)
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:
-            return self._control(op, args, False, f"pool {self.name} is {self.state}", source)
-        cid = next(self._ids)
-        fut: asyncio.Future[protocol.Ack | None] = asyncio.get_running_loop().create_future()
-        self._pending[cid] = fut
-        try:
-            w.writer.write(protocol.encode(protocol.Command(id=cid, op=op, args=args)))
-            await w.writer.drain()
-        except (ConnectionError, OSError):
-            self._pending.pop(cid, None)
-            return self._control(op, args, False, "worker is gone", source)
-        timeout = START_COMMAND_TIMEOUT if self.state == STARTING else COMMAND_TIMEOUT
-        if op in ("set_threads", "stop", "set_workload", "set_policy"):
-            timeout += 15.0  # joining threads waits for their current op
-        try:
-            ack = await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            self._pending.pop(cid, None)
-            return self._control(
-                op, args, False, f"no answer from the worker in {timeout:.0f} s (stalled?)", source
-            )
-        if ack is None:
-            return self._control(op, args, False, "worker died before answering", source)
-        if ack.ok:
-            self._track(ack)
-        return self._control(op, args, ack.ok, ack.detail, source)
+            return self._control(cmd, False, f"pool {self.name} is {self.state}", source)
+        answer = await w.channel.request(cmd, timeout_for(cmd, self.state == STARTING))
+        if isinstance(answer, str):
+            return self._control(cmd, False, answer, source)
+        if answer.ok:
+            self._track(answer.state)
+        return self._control(cmd, answer.ok, answer.detail, source)
 
-    def _track(self, ack: protocol.Ack) -> None:
-        c = self.config
+    def _track(self, st: protocol.WorkerState) -> None:
         self.config = msgspec.structs.replace(
-            c,
-            threads=ack.threads or c.threads,
-            policy=ack.policy or c.policy,
-            workload=ack.workload or c.workload,
+            self.config,
+            threads=st.threads,
+            policy=st.policy,
+            workload=st.workload,
+            size=st.size,
+            dtype=st.dtype,
         )
-        if ack.command == "set_workload" and (w := ev.parse_workload_detail(ack.detail)):
-            self.config = msgspec.structs.replace(self.config, size=w[1], dtype=w[2])
-        if ack.state == "paused":
+        if st.state == "paused":
             self.state = PAUSED
-        elif ack.state == "running" and self.state == PAUSED:
+        elif st.state == "running" and self.state == PAUSED:
             self.state = RUNNING
 
-    def _control(
-        self, op: str, args: dict[str, str | int | float | None], ok: bool, detail: str, source: str
-    ) -> ev.Control:
+    def _control(self, cmd: PoolCommand, ok: bool, detail: str, source: str) -> ev.Control:
         c = ev.Control(
-            pool=self.name, command=op, args=dict(args), ok=ok, detail=detail, source=source
+            pool=self.name, command=cmd, ok=ok, detail=detail, source=source, config=self.config
         )
         self.emit(c)
         return c
@@ -432,7 +277,7 @@ class Pool:
         if self.stalled:
             w.kill()  # it answers nothing, so asking it to stop would only wait out a timeout
         elif prev != STARTING or w.hello is not None:
-            ctl = await self.command("stop", source="supervisor")
+            ctl = await self.command(Stop(), source="supervisor")
             if not ctl.ok:
                 w.kill()
         else:
@@ -446,39 +291,28 @@ class Pool:
     async def restart(self, source: str = "user") -> ev.Control:
         await self.stop(reason="restart")
         await self.start()
-        return self._control("restart", {}, True, f"attempt {self.attempt}", source)
+        return self._control(Restart(), True, f"attempt {self.attempt}", source)
 
     # ---- deaths --------------------------------------------------------------------
-    def _exit_status(self, w: WorkerProcess) -> tuple[int | None, str | None]:
-        """(exit code, signal name) of the worker itself, not of gdb around it."""
-        if w.plan.kind == "gdb":
-            if w.exited is not None:
-                if w.exited.signo:
-                    return None, capture.signal_name(w.exited.signo)
-                return w.exited.exit_code, None
-            if w.dying is not None:  # gdb saw the fatal signal but ended before reporting
-                return None, w.dying.signal
-            return None, None  # gdb died without telling us (killed with SIGKILL)
-        rc = w.proc.returncode
-        if rc is not None and rc < 0:
-            return None, capture.signal_name(-rc)
-        return rc, None
-
     async def _on_exit(self, w: WorkerProcess) -> None:
-        code, sig = self._exit_status(w)
+        stall.snapshot_ready(w, None)  # a stall still waiting for gdb's snapshot: none comes
+        code, sig = evidence.exit_status(w.plan.kind, w.proc.returncode, w.exited, w.dying)
+        if w.refused:
+            self.exited.set()  # a failure already reported, not a crash
+            return
         if w.fatal is not None:
             self._fail(w.fatal.message, w.fatal.fix)
             return
         if (
             w.plan.kind == "gdb"
-            and w.exited is None
-            and w.proc.returncode not in (0, None)
             and w.hello is None
+            and w.exited is None
             and not self.stop_requested
         ):
-            tail = capture.read_tail(w.stderr, 2048, 5).replace("\n", " | ")
+            # gdb itself failed (not the worker): a failure with gdb's words, never a crash loop.
+            why = w.debugger_error or capture.read_tail(w.stderr, 2048, 5).replace("\n", " | ")
             self._fail(
-                f"gdb could not start the worker: {tail or 'no output'}", "use --native-stacks off"
+                f"gdb could not start the worker: {why or 'no output'}", "use --native-stacks off"
             )
             return
         clean = code == 0 and sig is None
@@ -499,7 +333,15 @@ class Pool:
             if w.exited is None:
                 how += f" (gdb exited with {w.proc.returncode} before reporting the end)"
             self._note(self.crash_id, f"worker {w.pid} ended with {how}")
-        await self._collect_artifacts(w)
+        assert self.crash_id is not None
+        files = evidence.Files(w.faulthandler, w.stderr, w.stdout, w.native_path)
+        for artifact in evidence.crash_artifacts(
+            self.crash_id, self.name, files, w.fh_offset, w.plan
+        ):
+            self.emit(artifact)
+        if w.plan.kind == "ips":
+            # The report appears seconds later; the crash event is already out.
+            self._in_background(self._await_ips(self.crash_id, w), f"ips {self.crash_id}")
         self.exited.set()
         if not self.stop_requested:
             self._schedule_restart(w)
@@ -508,9 +350,9 @@ class Pool:
         self, w: WorkerProcess, signal_name: str | None, exit_code: int | None, detected_by: str
     ) -> None:
         self.crashes += 1
+        self.crash_times.append(time.monotonic())
         self.state = CRASHED
         h = w.hello
-        uptime = time.monotonic() - (w.ready_at or w.started_at)
         # The worker's own folder names the crash: one process, one crash, one set of files.
         self.crash_id = f"{w.artifacts.name}-{w.pid}"
         during = "stopping" if self.stop_requested else "run" if h is not None else "starting"
@@ -523,8 +365,8 @@ class Pool:
                 exit_code=exit_code,
                 detected_by=detected_by,
                 threads=self.config.threads,
-                uptime=uptime,
-                ops_total=self.ops_total,
+                uptime=w.uptime,
+                ops_total=w.ops,
                 policy=self.config.policy,
                 workload=self.config.workload,
                 backend=self.config.backend,
@@ -532,75 +374,9 @@ class Pool:
                 versions=dict(h.versions) if h else {},
                 crash_number=self.crashes,
                 during=during,
+                artifacts_dir=str(w.artifacts),
             )
         )
-
-    def _attach_native(self, w: WorkerProcess) -> None:
-        if self.crash_id is None or w.native_path is None:
-            return
-        text = capture.read_from(w.native_path, 0)
-        report, why = capture.parse_text(text, str(w.native_path))
-        self.emit(
-            ev.CrashArtifact(
-                crash_id=self.crash_id,
-                pool=self.name,
-                kind="native",
-                path=str(w.native_path),
-                text=text,
-                report=report,
-                note=why and f"could not parse gdb output: {why}",
-            )
-        )
-
-    async def _collect_artifacts(self, w: WorkerProcess) -> None:
-        assert self.crash_id is not None
-        cid = self.crash_id
-        fh = capture.read_from(w.faulthandler, 0)
-        if fh.strip():
-            report, why = capture.parse_text(fh, str(w.faulthandler))
-            if report is not None and w.native_path is not None:
-                # Python < 3.14 does not name threads in faulthandler dumps; gdb did.
-                from gpumon.crash.gdb import name_threads, pthread_names
-
-                name_threads(report, pthread_names(capture.read_from(w.native_path, 0)))
-            self.emit(
-                ev.CrashArtifact(
-                    crash_id=cid,
-                    pool=self.name,
-                    kind="faulthandler",
-                    path=str(w.faulthandler),
-                    text=fh[-64 * 1024 :],
-                    report=report,
-                    note=why,
-                )
-            )
-        else:
-            self._note(
-                cid,
-                "faulthandler wrote nothing (the process was "
-                "killed, or died before Python started)",
-            )
-        for kind, path in (("stderr", w.stderr), ("stdout", w.stdout)):
-            tail = capture.read_tail(path)
-            if tail.strip():
-                self.emit(
-                    ev.CrashArtifact(
-                        crash_id=cid, pool=self.name, kind=kind, path=str(path), text=tail
-                    )
-                )
-        if w.plan.kind == "gdb" and w.native_path is None:
-            self._note(
-                cid,
-                "gdb saw no fatal signal (the worker exited or "
-                "was killed), so there are no native stacks",
-            )
-        elif w.plan.kind == "none":
-            self._note(cid, f"native stacks: {w.plan.description}")
-        elif w.plan.kind == "ips":
-            # The report appears seconds later; the crash event is already out.
-            task = asyncio.create_task(self._await_ips(cid, w), name=f"ips {cid}")
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
 
     async def _await_ips(self, cid: str, w: WorkerProcess) -> None:
         from gpumon.crash.locate import wait_for_report
@@ -613,15 +389,12 @@ class Pool:
             return
         text = capture.read_from(path, 0)
         report, why = capture.parse_text(text, str(path))
-        copy = w.artifacts / path.name
-        with contextlib.suppress(OSError):
-            copy.write_text(text)
         self.emit(
             ev.CrashArtifact(
                 crash_id=cid,
                 pool=self.name,
                 kind="ips",
-                path=str(copy),
+                path=str(path),  # the recorder copies it into the session folder
                 text=text,
                 report=report,
                 note=why,
@@ -629,23 +402,28 @@ class Pool:
         )
 
     def _schedule_restart(self, w: WorkerProcess) -> None:
-        rp = self.restart_policy
-        uptime = time.monotonic() - (w.ready_at or w.started_at)
-        if uptime > rp.reset_after:
-            self.consecutive_crashes = 0
-        self.consecutive_crashes += 1
-        if not rp.enabled or (rp.max_restarts is not None and self.crashes > rp.max_restarts):
+        d = backoff.decide(
+            self.restart_policy,
+            uptime=w.uptime,
+            consecutive=self.consecutive_crashes,
+            crashes=self.crashes,
+            crash_times=list(self.crash_times),
+            now=time.monotonic(),
+        )
+        self.consecutive_crashes = d.consecutive
+        if not d.restart:
+            if d.why_not:
+                self._fail(d.why_not, "fix the cause, then press r to restart it")
             return
-        delay = min(rp.max_delay, rp.base_delay * rp.factor ** (self.consecutive_crashes - 1))
         self.state = RESTARTING
         self.emit(
             ev.PoolRestart(
-                pool=self.name, attempt=self.attempt + 1, delay=delay, crashes=self.crashes
+                pool=self.name, attempt=self.attempt + 1, delay=d.delay, crashes=self.crashes
             )
         )
 
         async def later() -> None:
-            await asyncio.sleep(delay)
+            await asyncio.sleep(d.delay)
             self._restart_task = None
             if self.state == RESTARTING:
                 await self.start()
@@ -653,7 +431,7 @@ class Pool:
         self._restart_task = asyncio.create_task(later(), name=f"restart {self.name}")
 
     # ---- stalls --------------------------------------------------------------------
-    async def check_stall(self, after: float) -> None:
+    def check_stall(self, after: float) -> None:
         w = self.worker
         if (
             w is None
@@ -663,39 +441,36 @@ class Pool:
             or w.proc.returncode is not None
         ):
             return
-        silent = time.monotonic() - w.last_msg
+        silent = time.monotonic() - w.channel.last_msg
         if silent < after:
             return
         self.stalled = True
-        offset = capture.file_size(w.faulthandler)
-        w.signal_worker(signal.SIGUSR1)  # faulthandler dumps every thread, GIL or not
-        native = None
-        if w.plan.kind == "gdb":
-            before = capture.file_size(w.native_out)
-            w.signal_worker(signal.SIGUSR2)  # gdb stops the worker, dumps, resumes
-            for _ in range(40):
-                await asyncio.sleep(0.25)
-                if capture.file_size(w.native_out) != before or w.proc.returncode is not None:
-                    break
-            native, _why = capture.parse_text(capture.read_from(w.native_out, 0), str(w.native_out))
-        else:
-            await asyncio.sleep(0.5)
-        stacks = capture.read_from(w.faulthandler, offset)
-        self.emit(
-            ev.Stall(
-                pool=self.name,
-                silent_for=silent,
-                threads=self.config.threads,
-                stacks=stacks,
-                native=native,
-            )
-        )
+        stall_id = stall.report(w, self.name, self.config.threads, silent, self.emit)
+        self._in_background(stall.gather(w, self.name, stall_id, self.emit), f"stall {stall_id}")
+
+    def _in_background(self, coro: object, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
-class RestartPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    enabled: bool = False
-    base_delay: float = 0.5
-    factor: float = 2.0
-    max_delay: float = 10.0
-    max_restarts: int | None = None
-    reset_after: float = 30.0  # seconds up that count as "healthy again"
+def _own_file(w: WorkerProcess, path: str) -> Path | None:
+    """A path the debugger named, accepted only inside this worker's own folder."""
+    p = Path(path)
+    try:
+        p.resolve().relative_to(w.artifacts.resolve())
+    except (ValueError, OSError):
+        return None
+    return p
+
+
+def _fix_for(e: OSError) -> str:
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some disk space (the session folder needs room for artifacts)"
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return "choose a writable --session-dir"
+    if e.errno == errno.ENOENT:
+        return "check the interpreter path (python=PATH) and the Python install"
+    return "check the Python install"

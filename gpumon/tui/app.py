@@ -27,8 +27,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from gpumon import control, fmt
 from gpumon import events as ev
-from gpumon import fmt
 from gpumon.spec import MAX_THREADS, POLICIES, WORKLOADS, PoolConfig
 from gpumon.state import SessionState
 from gpumon.tui import keys
@@ -134,7 +134,7 @@ class MainScreen(Screen[None]):
         self.gapp.toggle_pause()
 
     def action_restart(self) -> None:
-        self.gapp.pool_command("restart")
+        self.gapp.pool_command(control.Restart())
 
     def action_cycle_policy(self) -> None:
         self.gapp.cycle_policy()
@@ -163,8 +163,10 @@ class MainScreen(Screen[None]):
 
     def on_event_log_open(self, message: EventLog.Open) -> None:
         e = message.event
-        if isinstance(e, ev.Stall):
-            self.app.push_screen(StallScreen(e))
+        if isinstance(e, ev.Stall | ev.StallArtifact):
+            record = self.gapp.state.stalls.get(e.stall_id)
+            if record is not None:
+                self.app.push_screen(StallScreen(record))
         elif isinstance(e, ev.Crash | ev.CrashArtifact):
             self.gapp.open_crash(e.crash_id)
 
@@ -252,7 +254,7 @@ class GpumonApp(App[int]):
     def deliver(self, e: ev.Event) -> None:
         """Every event, live or replayed. Runs on this loop; must stay cheap."""
         self.state.apply(e)
-        if isinstance(e, ev.SessionStart):
+        if isinstance(e, ev.SessionStart | ev.RecordingStopped):
             self.call_later(self.update_title)
         pool = getattr(e, "pool", "")
         if pool:
@@ -342,11 +344,11 @@ class GpumonApp(App[int]):
         src = self.source
         if isinstance(src, LiveSource):
             t.append(f" live · {fmt.plural(len(src.pools), 'pool')} · ")
-            if src.log_path is not None:
+            if src.record_error:
+                t.append(src.record_error, style="bold red")
+            elif src.log_path is not None:
                 t.append("recording ")
                 t.append(str(src.log_path), style="bold")
-            elif src.record_error:
-                t.append(src.record_error, style="bold red")
             elif not src.record:
                 t.append("not recording (--no-record)", style="yellow")
             else:
@@ -384,18 +386,19 @@ class GpumonApp(App[int]):
             return True
         return False
 
-    def pool_command(self, op: str, **args: object) -> None:
+    def pool_command(self, cmd: control.PoolCommand) -> None:
         if self._refuse_in_replay():
             return
         view = self._selected_view()
         if view is None:
             return
-        self._run_command(view.name, op, args)
+        self._run_command(view.name, cmd)
 
     @work(group="commands", exit_on_error=False)
-    async def _run_command(self, pool: str, op: str, args: dict[str, object]) -> None:
+    async def _run_command(self, pool: str, cmd: control.PoolCommand) -> None:
+        op = control.op(cmd)
         try:
-            control = await self.source.command(pool, op, **args)
+            answer = await self.source.command(pool, cmd)
         except CommandRefused as e:
             self.notify(str(e), severity="warning", timeout=3)
             self.post_message(self.CommandAnswered(pool, op, None, str(e)))
@@ -405,19 +408,19 @@ class GpumonApp(App[int]):
             self.post_message(self.CommandAnswered(pool, op, None, str(e)))
             return
         finally:
-            if op == "set_threads":
+            if isinstance(cmd, control.SetThreads):
                 self.pending_threads.pop(pool, None)
-        if not control.ok:
-            self.notify(f"{pool}: {op} refused: {control.detail}", severity="warning", timeout=4)
-        elif "next start" in control.detail or "will start" in control.detail:
-            self.notify(f"{pool}: {control.detail}", timeout=4)
+        if not answer.ok:
+            self.notify(f"{pool}: {op} refused: {answer.detail}", severity="warning", timeout=4)
+        elif "will start" in answer.detail:
+            self.notify(f"{pool}: {answer.detail}", timeout=4)
         self._dirty.add(pool)
-        self.post_message(self.CommandAnswered(pool, op, control))
+        self.post_message(self.CommandAnswered(pool, op, answer))
 
     def set_threads(self, pool: str, n: int) -> None:
         n = min(max(n, 1), MAX_THREADS)
         self.pending_threads[pool] = n
-        self._run_command(pool, "set_threads", {"threads": n})
+        self._run_command(pool, control.SetThreads(threads=n))
 
     def change_threads(self, delta: int) -> None:
         if self._refuse_in_replay():
@@ -450,7 +453,8 @@ class GpumonApp(App[int]):
 
     def toggle_pause(self) -> None:
         view = self.state.pools.get(self.selected or "")
-        self.pool_command("resume" if view is not None and view.state == "paused" else "pause")
+        paused = view is not None and view.state == "paused"
+        self.pool_command(control.Resume() if paused else control.Pause())
 
     def cycle_policy(self) -> None:
         if self._refuse_in_replay():
@@ -470,7 +474,7 @@ class GpumonApp(App[int]):
                 continue
             if skipped:
                 self.notify("skipped " + "; ".join(skipped), timeout=4)
-            self._run_command(view.name, "set_policy", {"policy": candidate})
+            self._run_command(view.name, control.SetPolicy(policy=candidate))
             return
         self.notify(
             f"{view.name}: no other policy is available (" + "; ".join(skipped) + ")",
@@ -490,7 +494,7 @@ class GpumonApp(App[int]):
             if current in WORKLOADS
             else WORKLOADS[0]
         )
-        self._run_command(view.name, "set_workload", {"workload": nxt})
+        self._run_command(view.name, control.SetWorkload(workload=nxt))
 
     # ---- crashes ----------------------------------------------------------------------
     def open_crash(self, crash_id: str) -> None:

@@ -25,10 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Collapsible, Footer, Static
 
 from gpumon import events as ev
-from gpumon import fmt
+from gpumon import fmt, sanitize
 from gpumon.crash import render
 from gpumon.crash.model import CrashReport, Thread
-from gpumon.state import CrashRecord
+from gpumon.state import CrashRecord, StallRecord
 
 STDERR_LINES = 30
 
@@ -236,12 +236,13 @@ class StallScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,backspace", "app.pop_screen", "back")]
 
-    def __init__(self, stall: ev.Stall) -> None:
+    def __init__(self, record: StallRecord) -> None:
         super().__init__(classes="crash-screen")
-        self.stall = stall
+        self.record = record
 
     def compose(self) -> ComposeResult:
-        s = self.stall
+        rec = self.record
+        s = rec.stall
         title = Text()
         title.append(" STALL ", style="bold white on red")
         title.append(
@@ -249,15 +250,19 @@ class StallScreen(Screen[None]):
             f"{fmt.plural(s.threads, 'thread')}"
         )
         yield Static(title, id="crash-title")
+        native, stacks = rec.native, rec.text("faulthandler")
         with VerticalScroll(id="crash-body"):
-            if s.native is not None:
-                yield Static(render.render_report(s.native))
-            if s.stacks.strip():
+            if native is not None:
+                yield Static(render.render_report(native))
+            if stacks.strip():
                 yield Static(
                     Group(
-                        Text("Python stacks (faulthandler)", style="bold"), Text(s.stacks.rstrip())
+                        Text("Python stacks (faulthandler)", style="bold"),
+                        Text(sanitize.text(stacks.rstrip())),
                     )
                 )
-            if s.native is None and not s.stacks.strip():
-                yield Static(Text("no stacks were captured", style="italic"))
+            for note in rec.notes:
+                yield Static(Text(sanitize.text(note), style="italic"))
+            if native is None and not stacks.strip() and not rec.notes:
+                yield Static(Text("collecting stacks…", style="italic"))
         yield Footer()

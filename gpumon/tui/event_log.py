@@ -17,17 +17,13 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from gpumon import control, fmt
 from gpumon import events as ev
-from gpumon import fmt
 
 MAX_LINES = 1000  # the widget's own bound; SessionState keeps more for the crash screens
 TRIM_TO = 800
 
 KIND_STYLE = {"crash": "bold white on red", "stall": "bold white on red", "failed": "bold red"}
-
-
-def _args(c: ev.Control) -> str:
-    return ", ".join(f"{v}" for v in c.args.values() if v is not None)
 
 
 def shown_path(path: str, base: Path | None) -> str:
@@ -63,15 +59,9 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
     if isinstance(e, ev.Control):
         if e.source == "supervisor":
             return None  # the stop that quitting sends: PoolStopped says it better
-        label = {
-            "set_threads": "threads",
-            "set_policy": "policy",
-            "set_workload": "workload",
-        }.get(e.command, e.command)
-        args = _args(e)
-        t = Text(f"{label} → {args}" if args else label)
+        t = Text(control.describe(e.command))
         detail = e.detail or ("" if e.ok else "failed")
-        if detail and detail != args:
+        if detail:
             t.append(": ")
             t.append(detail, style="" if e.ok else "bold red")
         if e.source != "user":
@@ -110,6 +100,15 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
         t.append(f" no heartbeat for {e.silent_for:.1f} s at {fmt.plural(e.threads, 'thread')}")
         t.append("  ⏎ stacks", style="dim")
         return "stall", t
+    if isinstance(e, ev.StallArtifact):
+        if e.kind == "note":
+            return "artifact", Text(f"  note: {e.note}", style="dim")
+        where = f": {shown_path(e.path, base)}" if e.path else ""
+        return "artifact", Text(f"  stall: attached {e.kind} stacks{where}", style="dim")
+    if isinstance(e, ev.StallCleared):
+        return "stall", Text(f"answered again after {e.silent_for:.1f} s of silence")
+    if isinstance(e, ev.RecordingStopped):
+        return "failed", Text(f"recording stopped: {e.reason}", style="bold red")
     if isinstance(e, ev.PoolRestart):
         return "restart", Text(
             f"restarting in {e.delay:.1f} s (attempt {e.attempt}, "
@@ -210,7 +209,7 @@ class EventLog(OptionList):
     def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
         message.stop()
         e = self._events.get(message.option_id or "")
-        if isinstance(e, ev.CrashArtifact | ev.Crash | ev.Stall):
+        if isinstance(e, ev.CrashArtifact | ev.Crash | ev.Stall | ev.StallArtifact):
             self.post_message(self.Open(e))
         elif e is not None:
             self.app.notify("only crash and stall lines have details", timeout=2)

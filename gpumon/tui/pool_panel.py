@@ -14,7 +14,7 @@ from itertools import islice
 
 from rich.text import Text
 
-from gpumon import fmt
+from gpumon import control, fmt
 from gpumon.state import PoolView
 from gpumon.tui import chart
 from gpumon.tui.lines import LinesWidget
@@ -48,9 +48,6 @@ STATE_MARK = {
     "failed": "✖",
     "stopped": "■",
 }
-
-
-COMMAND_NAMES = {"set_threads": "threads", "set_policy": "policy", "set_workload": "workload"}
 
 
 def label(name: str, style: str = "dim") -> Text:
@@ -454,9 +451,7 @@ class PoolPanel(LinesWidget, can_focus=True):
         if c is None:
             return None
         t = label("last cmd")
-        name = COMMAND_NAMES.get(c.command, c.command)
-        args = " ".join(f"{v}" for v in c.args.values() if v is not None)
-        t.append(f"{name} {args}".strip())
+        t.append(control.describe(c.command))
         if c.ok:
             t.append(" ✓ ", style="green")
         else:

@@ -1,4 +1,4 @@
-"""Where the screen's events come from: live pools (Supervisor + Recorder) or a replayed log.
+"""Where the screen's events come from: a live session (gpumon.live_session) or a replayed log.
 
 The screens only ever see `deliver(event)` calls and, after a replay seek, `reset(state)`;
 what produced the events is this module's business. That is the whole trick behind "a replay
@@ -13,17 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpumon import events as ev
+from gpumon.control import PoolCommand
 from gpumon.spec import PoolConfig
 from gpumon.state import SessionState
 
 if TYPE_CHECKING:
-    from gpumon.host import HostSampler
-    from gpumon.session.recorder import Recorder
-    from gpumon.supervisor.supervisor import Supervisor
+    from gpumon.live_session import LiveSession
 
 Deliver = Callable[[ev.Event], None]
 Reset = Callable[[SessionState], None]
-HOST_EVERY = 1.0  # seconds between host samples (CPU/memory move slowly; NVML is not free)
 
 
 class CommandRefused(Exception):
@@ -72,12 +70,12 @@ class EventSource:
             return self.session_dir / p
         return p
 
-    async def command(self, pool: str, op: str, **args: object) -> ev.Control:
+    async def command(self, pool: str, cmd: PoolCommand) -> ev.Control:
         raise CommandRefused("this source cannot control pools")
 
 
 class LiveSource(EventSource):
-    """Real pools: a Supervisor on the app's asyncio loop, recorded by a Recorder."""
+    """Real pools in a live session on the app's asyncio loop (recorded unless asked not)."""
 
     live = True
     kind = "live"
@@ -99,89 +97,49 @@ class LiveSource(EventSource):
         self.restart = restart
         self.stall_after = stall_after
         self.argv = list(argv)
-        self.recorder: Recorder | None = None
-        self.supervisor: Supervisor | None = None
-        self.host: HostSampler | None = None
-        self.record_error: str | None = None
-        self._host_due = 0.0
-        self._stopped = False
+        self.session: LiveSession | None = None
 
     @property
     def log_path(self) -> Path | None:
-        return self.recorder.path if self.recorder is not None else None
+        return self.session.log_path if self.session is not None else None
+
+    @property
+    def record_error(self) -> str | None:
+        return self.session.record_error if self.session is not None else None
 
     async def start(self) -> None:
-        from gpumon.host import HostSampler
-        from gpumon.supervisor.pool import RestartPolicy
-        from gpumon.supervisor.supervisor import STALL_AFTER, Supervisor
+        from gpumon.live_session import start_session
+        from gpumon.supervisor.backoff import RestartPolicy
+        from gpumon.supervisor.supervisor import STALL_AFTER
 
-        listeners: list[Deliver] = []
-        artifacts_root = None
-        if self.record:
-            from gpumon.session.recorder import Recorder
-
-            try:
-                self.recorder = Recorder(self.session_root, mode="tui", argv=self.argv)
-            except OSError as e:
-                # Monitoring without a log beats refusing to monitor; the title bar says so.
-                self.record_error = f"not recording: {e.strerror or e}"
-            else:
-                listeners.append(self.recorder)
-                artifacts_root = self.recorder.artifacts_dir
-        listeners.append(self._deliver)
-        self.supervisor = Supervisor(
+        # Monitoring without a log beats refusing to monitor: a session folder that cannot be
+        # made leaves record_error set, and the title bar says so.
+        self.session = await start_session(
             self.pools,
-            artifacts_root=artifacts_root,
+            mode="tui",
+            argv=self.argv,
+            record=self.record,
+            session_dir=self.session_root,
+            listeners=[self._deliver],
             restart=RestartPolicy(enabled=self.restart),
             stall_after=self.stall_after if self.stall_after is not None else STALL_AFTER,
-            listeners=listeners,
         )
-        self.host = HostSampler()
-        await self.supervisor.start()
 
     async def stop(self, reason: str = "quit") -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        try:
-            if self.supervisor is not None:
-                await self.supervisor.stop()
-        finally:
-            if self.recorder is not None:
-                self.recorder.close(reason)
+        if self.session is not None:
+            await self.session.close(reason)
 
-    def tick(self, wall_dt: float) -> None:
-        now = time.monotonic()
-        if self.host is None or self.supervisor is None or now < self._host_due:
-            return
-        self._host_due = now + HOST_EVERY
-        # Through the supervisor, so the session log records the host beside the pools.
-        self.supervisor.emit(self.host.sample())
-
-    async def command(self, pool: str, op: str, **args: object) -> ev.Control:
-        sup = self.supervisor
-        if sup is None:
+    async def command(self, pool: str, cmd: PoolCommand) -> ev.Control:
+        if self.session is None:
             raise CommandRefused("the pools have not started yet")
-        if op == "set_threads":
-            return await sup.set_threads(pool, int(args["threads"]))  # type: ignore[call-overload]
-        if op == "pause":
-            return await sup.pause(pool)
-        if op == "resume":
-            return await sup.resume(pool)
-        if op == "restart":
-            return await sup.restart_pool(pool)
-        if op == "set_policy":
-            return await sup.set_policy(pool, str(args["policy"]))
-        if op == "set_workload":
-            return await sup.set_workload(pool, workload=str(args["workload"]))
-        raise CommandRefused(f"unknown command {op}")
+        return await self.session.supervisor.command(pool, cmd)
 
     def alive_pids(self) -> list[int]:
         """Worker processes still running (the quit path checks this is empty)."""
-        if self.supervisor is None:
+        if self.session is None:
             return []
         out = []
-        for p in self.supervisor.pools.values():
+        for p in self.session.supervisor.pools.values():
             w = p.worker
             if w is not None and w.proc.returncode is None:
                 out.append(w.proc.pid)
@@ -237,5 +195,5 @@ class ReplaySource(EventSource):
         seconds = min(max(seconds, 0.0), self.replay.duration)
         self._reset(self.replay.seek(seconds))
 
-    async def command(self, pool: str, op: str, **args: object) -> ev.Control:
+    async def command(self, pool: str, cmd: PoolCommand) -> ev.Control:
         raise CommandRefused(self.REFUSED)

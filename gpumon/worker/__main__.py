@@ -17,6 +17,7 @@ import traceback
 import msgspec
 
 from gpumon import protocol
+from gpumon.control import Stop
 from gpumon.spec import PoolConfig
 from gpumon.worker.backends import load
 from gpumon.worker.backends.base import BackendUnavailable, Workload
@@ -37,13 +38,12 @@ def control_loop(chan: Channel, rt: Runtime, done: threading.Event) -> None:
     set_current_thread_name("gpumon_control")
     for line in chan.lines():
         try:
-            cmd = protocol.decode_command(line)
+            req = protocol.decode_request(line)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             print(f"gpumon worker: ignored bad command line: {e}", file=sys.stderr, flush=True)
             continue
-        ack = rt.handle(cmd)
-        chan.send(ack)
-        if cmd.op == "stop":
+        chan.send(rt.handle(req))
+        if isinstance(req.command, Stop):
             done.set()
             return
     # EOF: the monitor is gone. Nobody will read a crash record now, so leave at once.

@@ -21,8 +21,9 @@ from typing import Any
 import msgspec
 
 from gpumon import latency, protocol
-from gpumon.events import Sample, workload_detail
-from gpumon.spec import DTYPES, POLICIES, WORKLOADS, SpecError, validate_size, validate_threads
+from gpumon.control import Pause, Resume, SetPolicy, SetThreads, SetWorkload, Stop, WorkerCommand
+from gpumon.events import Sample
+from gpumon.spec import SpecError, parse_key, validate_size, validate_threads
 from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
 from gpumon.worker.threadname import set_current_thread_name
 
@@ -171,21 +172,23 @@ class Runtime:
         self._start_slots()
 
     # ---- commands ------------------------------------------------------------------
-    def handle(self, cmd: protocol.Command) -> protocol.Ack:
+    def handle(self, req: protocol.Request) -> protocol.Ack:
         try:
-            detail = self._apply(cmd)
+            detail = self._apply(req.command)
             ok = True
-        except (SpecError, BackendUnavailable, ValueError, TypeError, KeyError) as e:
+        except (SpecError, BackendUnavailable, ValueError) as e:
             detail, ok = getattr(e, "message", None) or str(e), False
-        return protocol.Ack(
-            id=cmd.id,
-            command=cmd.op,
-            ok=ok,
-            detail=detail,
+        return protocol.Ack(id=req.id, ok=ok, detail=detail, state=self.worker_state())
+
+    def worker_state(self) -> protocol.WorkerState:
+        wl = self.workload
+        return protocol.WorkerState(
             threads=self.target,
             state=self.state,
-            policy=self.workload.policy,
-            workload=self.workload.kind,
+            policy=wl.policy,
+            workload=wl.kind,
+            size=wl.size,
+            dtype=wl.dtype,
             flop_per_op=self.flop_per_op,
         )
 
@@ -193,56 +196,56 @@ class Runtime:
     def state(self) -> str:
         return "stopping" if self.stopping else "paused" if self.paused else "running"
 
-    def _apply(self, cmd: protocol.Command) -> str:
-        a = cmd.args
-        if cmd.op == "set_threads":
-            n = validate_threads(int(a["threads"]))  # type: ignore[arg-type]
-            if n > self.target:
-                self.backend.validate(self.workload, n)
-            with self.cond:
-                old, self.target = self.target, n
-                self.cond.notify_all()
-            if n > old:
-                self._start_slots()
-                return f"{old} -> {n} threads"
-            stuck = self._join_exiting(JOIN_TIMEOUT)
-            return f"{old} -> {n} threads" + (
-                f"; threads {stuck} still finishing an op" if stuck else ""
-            )
-        if cmd.op == "pause":
-            with self.cond:
-                self.paused = True
-            return "paused"
-        if cmd.op == "resume":
-            with self.cond:
-                self.paused = False
-                self.cond.notify_all()
-            return "running"
-        if cmd.op == "set_workload":
-            kind = str(a.get("workload") or self.workload.kind)
-            if kind not in WORKLOADS:
-                raise ValueError(f"unknown workload {kind!r}; use {', '.join(WORKLOADS)}")
-            size = validate_size(int(a["size"])) if a.get("size") else self.workload.size
-            dtype = str(a.get("dtype") or self.workload.dtype)
-            if dtype not in DTYPES:
-                raise ValueError(f"unknown dtype {dtype!r}; use {', '.join(DTYPES)}")
-            new = replace(self.workload, kind=kind, size=size, dtype=dtype)
-            self.backend.validate(new, self.target)
-            self._swap_workload(new)
-            return workload_detail(kind, size, dtype)
-        if cmd.op == "set_policy":
-            pol = str(a.get("policy"))
-            if pol not in POLICIES:
-                raise ValueError(f"unknown policy {pol!r}; use {', '.join(POLICIES)}")
-            why = self.backend.policies().get(pol, "")
-            if why:
-                raise ValueError(f"policy {pol} is unavailable: {why}")
-            self._swap_workload(replace(self.workload, policy=pol))
-            return pol
-        if cmd.op == "stop":
-            self.stop()
-            return "stopped"
-        raise ValueError(f"unknown command {cmd.op!r}")
+    def _apply(self, cmd: WorkerCommand) -> str:
+        """Carry out one command; returns what happened, for people. Values are checked by
+        the same validators as the command line's (gpumon.spec)."""
+        match cmd:
+            case SetThreads(threads=n):
+                validate_threads(n)
+                if n > self.target:
+                    self.backend.validate(self.workload, n)
+                with self.cond:
+                    old, self.target = self.target, n
+                    self.cond.notify_all()
+                if n > old:
+                    self._start_slots()
+                    return f"{old} -> {n} threads"
+                stuck = self._join_exiting(JOIN_TIMEOUT)
+                return f"{old} -> {n} threads" + (
+                    f"; threads {stuck} still finishing an op" if stuck else ""
+                )
+            case Pause():
+                with self.cond:
+                    self.paused = True
+                return "paused"
+            case Resume():
+                with self.cond:
+                    self.paused = False
+                    self.cond.notify_all()
+                return "running"
+            case SetWorkload(workload=kind, size=size, dtype=dtype):
+                wl = self.workload
+                new = replace(
+                    wl,
+                    kind=str(parse_key("workload", kind)) if kind else wl.kind,
+                    size=validate_size(size) if size else wl.size,
+                    dtype=str(parse_key("dtype", dtype)) if dtype else wl.dtype,
+                )
+                self.backend.validate(new, self.target)
+                self._swap_workload(new)
+                return f"{new.kind} {new.size} {new.dtype}"
+            case SetPolicy(policy=pol):
+                parse_key("policy", pol)
+                why = self.backend.policies().get(pol, "")
+                if why:
+                    raise ValueError(f"policy {pol} is unavailable: {why}")
+                old = self.workload.policy
+                self._swap_workload(replace(self.workload, policy=pol))
+                return f"{old} -> {pol}"
+            case Stop():
+                self.stop()
+                return "stopped"
+        raise ValueError(f"unknown command {cmd!r}")
 
     def _swap_workload(self, new: Workload) -> None:
         with self.cond:

@@ -1,12 +1,14 @@
-"""Run real pools under a real Supervisor and keep every event they produce."""
+"""Run real pools in a real (unrecorded) session and keep every event they produce."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gpumon import events as ev
+from gpumon.control import PoolCommand
+from gpumon.live_session import LiveSession, start_session
 from gpumon.spec import parse_pool
-from gpumon.supervisor.pool import RestartPolicy
+from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.supervisor import Supervisor
 
 
@@ -18,15 +20,26 @@ class Session:
         restart: bool = False,
         stall_after: float = 3.0,
         max_restarts: int | None = None,
+        record: bool = False,
+        loop_crashes: int | None = 10,
     ) -> None:
         self.events: list[ev.Event] = []
-        self.sup = Supervisor(
-            [parse_pool(s) for s in specs],
-            artifacts_root=artifacts,
-            restart=RestartPolicy(enabled=restart, base_delay=0.1, max_restarts=max_restarts),
-            stall_after=stall_after,
-            listeners=[self.events.append],
+        self.specs = specs
+        self.artifacts = artifacts
+        self.record = record
+        self.restart = RestartPolicy(
+            enabled=restart, base_delay=0.1, max_restarts=max_restarts, loop_crashes=loop_crashes
         )
+        self.stall_after = stall_after
+        self.live: LiveSession | None = None
+
+    @property
+    def sup(self) -> Supervisor:
+        assert self.live is not None
+        return self.live.supervisor
+
+    async def command(self, pool: str, cmd: PoolCommand) -> ev.Control:
+        return await self.sup.command(pool, cmd)
 
     def of(self, kind: type, pool: str | None = None) -> list:
         return [
@@ -42,8 +55,20 @@ class Session:
         return bool(self.of(ev.PoolReady, pool))
 
     async def __aenter__(self) -> Session:
-        await self.sup.start()
+        self.live = await start_session(
+            [parse_pool(s) for s in self.specs],
+            mode="test",
+            argv=["pytest"],
+            record=self.record,
+            session_dir=self.artifacts if self.record else None,
+            listeners=[self.events.append],
+            restart=self.restart,
+            stall_after=self.stall_after,
+            host_every=None,
+            artifacts_root=self.artifacts,
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.sup.stop()
+        assert self.live is not None
+        await self.live.close()

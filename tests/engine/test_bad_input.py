@@ -15,6 +15,7 @@ import pytest
 from gpumon import events as ev
 from gpumon.spec import parse_pool
 from gpumon.supervisor import capture
+from gpumon.supervisor.channel import Channel
 from gpumon.supervisor.pool import Pool, RestartPolicy, WorkerProcess
 from tests.conftest import wait_for
 from tests.engine.helpers import Session
@@ -132,16 +133,55 @@ async def test_garbage_on_the_worker_pipe_is_reported_and_skipped(artifacts) -> 
     )
     child.close()
     reader, writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 20)
-    w = WorkerProcess(proc, reader, writer, artifacts, capture.NativePlan("none", "off"))
+    channel = Channel(reader, writer, pool._noise)
+    w = WorkerProcess(proc, channel, artifacts, capture.NativePlan("none", "off"), pid=proc.pid)
     pool.state = "running"
-    await asyncio.wait_for(pool._read_messages(w), 30)
+
+    async def read() -> None:
+        async for msg in channel.messages():
+            pool._handle(w, msg)
+
+    await asyncio.wait_for(read(), 30)
     await proc.wait()
     notices = [e for e in events if isinstance(e, ev.Notice)]
     samples = [e for e in events if isinstance(e, ev.Sample)]
     assert [s.ops for s in samples] == [[7]]
-    assert pool.noise == 5  # text, binary, over-long, invalid message, torn line
-    assert len(notices) == 3  # first three in full, then every 100th
+    assert channel.noise.count == 5  # text, binary, over-long, invalid message, torn line
+    # The first three in full, then the rest counted when the stream ends.
+    assert len(notices) == 4
     assert "unreadable line #1" in notices[0].message and "hello world" in notices[0].message
+    assert notices[-1].message.startswith("2 more unreadable lines") and "5 in all" in (
+        notices[-1].message
+    )
+
+
+async def test_a_flood_of_garbage_makes_a_handful_of_notices(artifacts) -> None:
+    """40,000 garbage lines in a burst (once ~40,000 notices in 5 s): a few notices, counted."""
+    events: list[ev.Event] = []
+    pool = Pool(parse_pool("fault"), events.append, artifacts, RestartPolicy())
+    parent, child = socket.socketpair()
+    script = textwrap.dedent(f"""
+        import os
+        fd = {child.fileno()}
+        for i in range(40):
+            os.write(fd, b"garbage line\\n" * 1000)
+    """)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, pass_fds=[child.fileno()]
+    )
+    child.close()
+    reader, writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 20)
+    channel = Channel(reader, writer, pool._noise)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async for _msg in channel.messages():
+        pass
+    took = loop.time() - t0
+    await proc.wait()
+    notices = [e for e in events if isinstance(e, ev.Notice)]
+    assert channel.noise.count == 40_000
+    assert len(notices) <= 3 + took / 5 + 2, [n.message for n in notices]
+    assert "40000 in all" in notices[-1].message
 
 
 def test_workers_do_not_outlive_a_killed_monitor(tmp_path) -> None:
@@ -160,7 +200,7 @@ def test_workers_do_not_outlive_a_killed_monitor(tmp_path) -> None:
             if shutil.which('gdb'):
                 specs.append('fault,native=gdb,name=fg')
             sup = Supervisor([parse_pool(s) for s in specs],
-                             artifacts_root=Path({str(tmp_path)!r}), listeners=[seen.append])
+                             artifacts_root=Path({str(tmp_path)!r}), emit=seen.append)
             await sup.start()
             def sampled():
                 return {{e.pool for e in seen if type(e).__name__ == 'Sample'}}

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+from pathlib import Path
 
 import pytest
 
 from gpumon import events as ev
+from gpumon.control import SetThreads
 from gpumon.state import SessionState
 from tests.conftest import wait_for
 from tests.engine.helpers import Session
@@ -24,7 +28,7 @@ async def crash_once(spec: str, artifacts, threads: int = 2) -> Session:
     async with s:
         name = s.sup.pools.__iter__().__next__()
         await wait_for(lambda: s.ready(name), 60, what="ready")
-        await s.sup.set_threads(name, threads)
+        await s.sup.command(name, SetThreads(threads=threads))
         await wait_for(lambda: s.of(ev.Crash), 30, what="the crash")
         await wait_for(lambda: s.sup.pools[name].exited.is_set(), 60, what="artifacts")
     return s
@@ -119,12 +123,67 @@ async def test_hang_is_reported_as_a_stall_with_stacks(artifacts) -> None:
     s = Session(["fault,native=off,fault=hang,fault-rate=50"], artifacts, stall_after=1.0)
     async with s:
         await wait_for(lambda: s.ready("fault"), 60)
-        await s.sup.set_threads("fault", 2)
+        await s.sup.command("fault", SetThreads(threads=2))
         await wait_for(lambda: s.of(ev.Stall), 30, what="the stall")
         stall = s.of(ev.Stall)[0]
-        assert stall.silent_for >= 1.0 and stall.threads == 2
-        assert "hang_holding_gil" in stall.stacks
+        # Reported as soon as it is noticed (the watchdog looks 4 times a second) ...
+        assert 1.0 <= stall.silent_for < 2.0 and stall.threads == 2
         assert s.sup.pools["fault"].stalled
+        # ... and its stacks follow as artifacts of that stall.
+        await wait_for(lambda: len(s.of(ev.StallArtifact)) >= 2, 30, what="the stall's stacks")
+        arts = {a.kind: a for a in s.of(ev.StallArtifact) if a.stall_id == stall.stall_id}
+        assert "hang_holding_gil" in arts["faulthandler"].text
+        assert arts["faulthandler"].report is not None
+        assert "native stacks" in arts["note"].note  # native=off says why there are none
     # stop() had to kill it: recorded as a stop, not as a crash
     assert not s.of(ev.Crash)
     assert "killed" in s.of(ev.PoolStopped)[-1].reason
+
+
+async def test_a_crash_after_a_stall_shows_only_its_own_stacks(artifacts) -> None:
+    """faulthandler.txt holds the stall's dump first; the crash must not be read from it."""
+    s = Session(["fault,native=off,fault=hang,fault-rate=50"], artifacts, stall_after=1.0)
+    async with s:
+        await wait_for(lambda: s.ready("fault"), 60)
+        await s.sup.command("fault", SetThreads(threads=2))
+        await wait_for(lambda: s.of(ev.StallArtifact), 30, what="the stall's stacks")
+        pid = s.of(ev.PoolReady)[0].pid
+        os.kill(pid, signal.SIGSEGV)  # a real fatal signal to the hung worker
+        await wait_for(lambda: s.of(ev.CrashArtifact), 30, what="the crash's artifacts")
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGSEGV" and crash.pid == pid
+    fh = next(a for a in s.of(ev.CrashArtifact) if a.kind == "faulthandler")
+    assert fh.text.count("Fatal Python error: Segmentation fault") == 1
+    stall_dump = next(a for a in s.of(ev.StallArtifact) if a.kind == "faulthandler").text
+    # The crash's dump starts at its own header: the stall's dump (the same threads, hung at
+    # the same lines) is not in front of it.
+    assert fh.text.lstrip().startswith("Fatal Python error: Segmentation fault")
+    assert fh.text.count("hang_holding_gil") == stall_dump.count("hang_holding_gil") > 0
+    # The whole file still holds both: nothing was lost, only not mixed up.
+    whole = (Path(crash.artifacts_dir) / "faulthandler.txt").read_text()
+    assert stall_dump.strip() in whole and "Fatal Python error" in whole
+
+
+@pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed here")
+async def test_a_stall_under_gdb_gets_a_native_snapshot(artifacts) -> None:
+    s = Session(["fault,native=gdb,fault=hang,fault-rate=50"], artifacts, stall_after=1.0)
+    async with s:
+        await wait_for(lambda: s.ready("fault"), 60)
+        await s.sup.command("fault", SetThreads(threads=2))
+        await wait_for(lambda: s.of(ev.Stall), 30, what="the stall")
+        stall = s.of(ev.Stall)[0]
+        assert stall.silent_for < 2.5  # not ~12 s as when the snapshot came first
+        await wait_for(
+            lambda: any(
+                a.kind in ("native", "note")
+                and a.stall_id == stall.stall_id
+                and (a.kind == "native" or "gdb" in a.note)
+                for a in s.of(ev.StallArtifact)
+            ),
+            45,
+            what="the native snapshot (or a note saying why not)",
+        )
+    native = [a for a in s.of(ev.StallArtifact) if a.kind == "native"]
+    assert native, [a.note for a in s.of(ev.StallArtifact)]
+    assert native[0].report is not None and len(native[0].report.threads) >= 3
+    assert Path(native[0].path).name == "native-snapshot-1.txt"

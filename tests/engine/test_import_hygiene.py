@@ -66,7 +66,7 @@ def test_monitor_running_real_pools_never_loads_a_framework(tmp_path) -> None:
         async def main():
             seen = []
             sup = Supervisor([parse_pool('torch:cpu,size=64'), parse_pool('mlx:cpu,size=64')],
-                             artifacts_root=Path({str(tmp_path)!r}), listeners=[seen.append])
+                             artifacts_root=Path({str(tmp_path)!r}), emit=seen.append)
             await sup.start()
             while sum(type(e).__name__ == 'Sample' for e in seen) < 6:
                 await asyncio.sleep(0.1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpumon import events as ev
+from gpumon.control import Pause, Resume, SetPolicy, SetThreads, SetWorkload
 from tests.conftest import wait_for
 from tests.engine.helpers import Session
 
@@ -28,7 +29,7 @@ async def test_threads_grow_and_shrink_live(spec: str, artifacts) -> None:
         assert ready.device == "cpu" and ready.framework.split()[0] in ("torch", "mlx")
         assert ready.flop_per_op == 2 * 128**3
 
-        ctl = await s.sup.set_threads(name, 3)
+        ctl = await s.sup.command(name, SetThreads(threads=3))
         assert ctl.ok, ctl.detail
         mark = len(s.samples(name))
         await wait_for(lambda: len(s.samples(name)) >= mark + 10, 30, what="samples at 3")
@@ -37,7 +38,7 @@ async def test_threads_grow_and_shrink_live(spec: str, artifacts) -> None:
         assert all(n > 0 for n in grown.values()), grown
         assert s.samples(name)[-1].threads == 3
 
-        ctl = await s.sup.set_threads(name, 1)
+        ctl = await s.sup.command(name, SetThreads(threads=1))
         assert ctl.ok, ctl.detail
         mark = len(s.samples(name)) + 2  # skip the window that straddles the change
         await wait_for(lambda: len(s.samples(name)) >= mark + 8, 30, what="samples at 1")
@@ -70,16 +71,16 @@ async def test_pause_resume_policy_and_workload(artifacts) -> None:
     name = "torch:cpu"
     async with Session([f"{name},size=96"], artifacts) as s:
         await wait_for(lambda: s.ready(name), 120)
-        assert (await s.sup.pause(name)).ok
+        assert (await s.sup.command(name, Pause())).ok
         mark = len(s.samples(name)) + 2
         await wait_for(lambda: len(s.samples(name)) >= mark + 5, 20)
         assert all(x.total_ops == 0 and x.state == "paused" for x in s.samples(name)[mark:])
-        assert (await s.sup.resume(name)).ok
-        ctl = await s.sup.set_policy(name, "locked")
+        assert (await s.sup.command(name, Resume())).ok
+        ctl = await s.sup.command(name, SetPolicy(policy="locked"))
         assert ctl.ok and s.sup.pools[name].config.policy == "locked"
-        bad = await s.sup.set_policy(name, "shared")
+        bad = await s.sup.command(name, SetPolicy(policy="shared"))
         assert not bad.ok and "no streams" in bad.detail
-        ctl = await s.sup.set_workload(name, workload="mlp", size=64)
+        ctl = await s.sup.command(name, SetWorkload(workload="mlp", size=64))
         assert ctl.ok, ctl.detail
         mark = len(s.samples(name)) + 2
         await wait_for(lambda: len(s.samples(name)) >= mark + 5, 20)
@@ -92,11 +93,11 @@ async def test_pause_resume_policy_and_workload(artifacts) -> None:
 async def test_commands_to_a_dead_pool_fail_fast(artifacts) -> None:
     async with Session(["fault,native=off,fault-rate=50"], artifacts) as s:
         await wait_for(lambda: s.ready("fault"), 60)
-        await s.sup.set_threads("fault", 2)
+        await s.sup.command("fault", SetThreads(threads=2))
         await wait_for(lambda: s.of(ev.Crash), 30, what="the crash")
         await wait_for(lambda: s.sup.pools["fault"].exited.is_set(), 30)
-        ctl = await s.sup.pause("fault")
+        ctl = await s.sup.command("fault", Pause())
         assert not ctl.ok and "crashed" in ctl.detail
-        remembered = await s.sup.set_threads("fault", 1)
+        remembered = await s.sup.command("fault", SetThreads(threads=1))
         assert remembered.ok and "will start with 1" in remembered.detail
         assert s.sup.pools["fault"].config.threads == 1

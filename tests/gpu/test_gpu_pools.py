@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from gpumon import events as ev
+from gpumon.control import SetThreads
 from tests.conftest import wait_for
 from tests.engine.helpers import Session
 
@@ -40,7 +41,7 @@ async def test_gpu_pool_grows_and_reports_device_memory(spec, mem_keys, artifact
             pytest.skip(s.of(ev.PoolFailed)[0].message)
         ready = s.of(ev.PoolReady)[0]
         assert ready.device in ("cuda:0", "gpu") and ready.dtype == "bfloat16"
-        assert (await s.sup.set_threads(spec, 4)).ok
+        assert (await s.sup.command(spec, SetThreads(threads=4))).ok
         mark = len(s.samples(spec)) + 3
         await wait_for(lambda: len(s.samples(spec)) >= mark + 10, 60)
         window = s.samples(spec)[mark:]

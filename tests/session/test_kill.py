@@ -26,24 +26,21 @@ ROOT = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
-    from gpumon.host import HostSampler
-    from gpumon.session.recorder import Recorder
+    from gpumon.live_session import open_session
     from gpumon.spec import parse_pool
-    from gpumon.supervisor.pool import RestartPolicy
-    from gpumon.supervisor.supervisor import Supervisor
+    from gpumon.supervisor.backoff import RestartPolicy
 
     async def main():
-        rec = Recorder(Path(sys.argv[1]), mode="test", argv=["gpumon", "--pool", "fault"])
-        print(rec.path, flush=True)
         pools = [parse_pool("fault,threads=2,native=off,fault-rate=5"),
                  parse_pool("fault,name=steady,threads=1,native=off")]
-        sup = Supervisor(pools, artifacts_root=rec.artifacts_dir, listeners=[rec],
-                         restart=RestartPolicy(enabled=True, base_delay=0.05, max_delay=0.1))
-        host = HostSampler()
-        await sup.start()
-        while True:
-            await asyncio.sleep(0.02)
-            rec(host.sample())
+        async with open_session(
+            pools, mode="test", argv=["gpumon", "--pool", "fault"], session_dir=Path(sys.argv[1]),
+            restart=RestartPolicy(enabled=True, base_delay=0.05, max_delay=0.1, loop_crashes=None),
+            host_every=0.02,
+        ) as s:
+            print(s.log_path, flush=True)
+            while True:
+                await asyncio.sleep(1)
 
     asyncio.run(main())
 """)

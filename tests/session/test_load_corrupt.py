@@ -112,7 +112,8 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SessionLogError) as err:
         load(_write(tmp_path, _with_schema(3)))
     assert str(err.value).endswith(
-        "was written by a newer gpumon (schema 3); this gpumon reads up to 1 — upgrade gpumon"
+        f"was written by a newer gpumon (schema 3); this gpumon reads up to {ev.SCHEMA_VERSION} — "
+        "upgrade gpumon"
     )
 
 

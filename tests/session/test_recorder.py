@@ -13,39 +13,47 @@ import pytest
 from gpumon import analysis
 from gpumon import events as ev
 from gpumon import layout as paths
+from gpumon.control import Pause, SetThreads
 from gpumon.host import host_info
+from gpumon.live_session import open_session, start_event
 from gpumon.session.log import load
 from gpumon.session.recorder import Recorder, RecorderError
 from gpumon.spec import parse_pool
-from gpumon.supervisor.supervisor import Supervisor
 from tests.conftest import wait_for
 
 HOST = host_info()
 
 
 def _recorder(root: Path, **kw) -> Recorder:
-    return Recorder(root, mode="test", argv=["gpumon", "--pool", "fault"], host=HOST, **kw)
+    rec = Recorder(root, **kw)
+    rec(start_event(rec.session_id, "test", ["gpumon", "--pool", "fault"], HOST))
+    return rec
+
+
+def _end(rec: Recorder) -> None:
+    rec(ev.SessionEnd(reason="quit"))
 
 
 async def test_a_real_session_with_a_crash(tmp_path: Path) -> None:
-    rec = _recorder(tmp_path)
     seen: list[ev.Event] = []
-    sup = Supervisor(
+    async with open_session(
         [parse_pool("fault,threads=1,native=off")],
-        artifacts_root=rec.artifacts_dir,
-        listeners=[rec, seen.append],
-    )
-    await sup.start()
-    try:
+        mode="test",
+        argv=["gpumon", "--pool", "fault"],
+        session_dir=tmp_path,
+        listeners=[seen.append],
+        host=HOST,
+        host_every=None,
+    ) as session:
+        rec = session.recorder
+        assert rec is not None
+        sup = session.supervisor
         await wait_for(lambda: any(isinstance(e, ev.Sample) for e in seen), 30, what="samples")
-        await sup.set_threads("fault", 2)
+        await sup.command("fault", SetThreads(threads=2))
         await wait_for(
             lambda: any(isinstance(e, ev.CrashArtifact) for e in seen), 30, what="crash artifacts"
         )
-    finally:
-        await sup.stop()
-    rec.close()
-    rec.close()  # twice: still one session_end
+    await session.close()  # twice: still one session_end
     rec(ev.Notice(message="after close"))
     assert rec.ignored == 1
 
@@ -57,7 +65,7 @@ async def test_a_real_session_with_a_crash(tmp_path: Path) -> None:
     assert list(first)[:2] == ["type", "schema"] and first["schema"] == ev.SCHEMA_VERSION
     assert first["argv"] == ["gpumon", "--pool", "fault"] and first["cwd"] == os.getcwd()
     assert [json.loads(x)["type"] for x in raw].count("session_end") == 1
-    assert len(raw) == rec.lines == len(seen) + 2  # + start and end; nothing dropped or merged
+    assert len(raw) == rec.lines == len(seen)  # start to end: nothing dropped or merged
 
     # Artifacts are written where the log is, named relative to it in the file ...
     arts = [json.loads(x) for x in raw if b'"crash_artifact"' in x]
@@ -81,8 +89,8 @@ def test_sessions_dir_comes_from_option_env_or_platform(tmp_path, monkeypatch) -
     monkeypatch.setenv(paths.ENV_VAR, str(tmp_path / "from-env"))
     assert paths.session_dir(None) == tmp_path / "from-env"
     assert paths.session_dir(tmp_path / "opt") == tmp_path / "opt"
-    rec = Recorder(None, mode="test", argv=[], host=HOST)
-    rec.close()
+    rec = _recorder(None)
+    _end(rec)
     assert rec.folder.parent == tmp_path / "from-env"
     monkeypatch.delenv(paths.ENV_VAR)
     assert paths.session_dir(None) == paths.default_session_dir()
@@ -91,7 +99,7 @@ def test_sessions_dir_comes_from_option_env_or_platform(tmp_path, monkeypatch) -
 
 def test_two_recorders_in_the_same_second_get_two_folders(tmp_path) -> None:
     a, b = _recorder(tmp_path), _recorder(tmp_path)
-    a.close(), b.close()
+    _end(a), _end(b)
     assert a.folder != b.folder and a.session_id != b.session_id
 
 
@@ -111,7 +119,7 @@ def test_an_artifact_outside_the_folder_is_copied_in(tmp_path) -> None:
             note="late",
         )
     )
-    rec.close()
+    _end(rec)
     assert art.path == str(outside)  # the caller's event is untouched
     arts = [e for e in load(rec.path).events if isinstance(e, ev.CrashArtifact)]
     copied = Path(arts[0].path)
@@ -124,13 +132,15 @@ def test_an_artifact_outside_the_folder_is_copied_in(tmp_path) -> None:
 
 def test_a_write_failure_stops_recording_once_and_says_why(tmp_path) -> None:
     rec = _recorder(tmp_path)
+    assert rec._fd is not None
     os.close(rec._fd)  # the file descriptor goes bad under the recorder: a real EBADF
-    with pytest.raises(RecorderError, match="stopped"):
+    with pytest.raises(RecorderError, match="Bad file descriptor") as raised:
         rec(ev.Notice(message="one"))
-    rec(ev.Notice(message="two"))  # quiet from then on: the supervisor is not flooded
-    assert rec.error is not None and "session log" in rec.error
+    assert raised.value.path == str(rec.path)
+    rec(ev.Notice(message="two"))  # quiet from then on: the bus is not flooded
+    assert rec.error is not None and "Bad file descriptor" in rec.error
     rec._fd = None
-    rec.close()
+    _end(rec)
 
 
 # ---- decimation ----------------------------------------------------------------------------
@@ -159,7 +169,7 @@ def test_every_sample_is_kept_during_the_first_minutes(tmp_path) -> None:
     rec = _recorder(tmp_path)  # default: full resolution for 300 s
     t0 = rec.start_t
     _feed(rec, [_sample("a", t0 + 0.1 * i, [10, 20]) for i in range(1, 51)])
-    rec.close()
+    _end(rec)
     assert sum(isinstance(e, ev.Sample) for e in load(rec.path).events) == 50
 
 
@@ -182,11 +192,9 @@ def test_long_sessions_coalesce_samples_without_losing_ops(tmp_path) -> None:
         ev.HostSample(t=t0 + 0.25 * i, cpu_percent=10, mem_used=1, mem_total=2) for i in range(40)
     ]
     # The pools were just set to 2 threads: the first second after that stays unmerged.
-    changes = [
-        ev.Control(t=t0, pool=p, command="set_threads", args={"threads": 2}) for p in ("a", "b")
-    ]
+    changes = [ev.Control(t=t0, pool=p, command=SetThreads(threads=2)) for p in ("a", "b")]
     _feed(rec, [*changes, *sorted([*raw, *hosts], key=lambda e: e.t)])
-    rec.close()
+    _end(rec)
     s = load(rec.path)
     kept = [e for e in s.events if isinstance(e, ev.Sample)]
     # 10 s of 10 Hz samples: the first second as it came, then one per second per pool.
@@ -228,7 +236,7 @@ def test_the_samples_before_a_crash_are_written_unmerged(tmp_path) -> None:
         device="cpu",
     )
     rec(crash)
-    rec.close()
+    _end(rec)
     kinds = [(type(e).__name__, getattr(e, "interval", None)) for e in load(rec.path).events]
     assert kinds[1:-1] == [("Sample", pytest.approx(1.0)), *[("Sample", 0.1)] * 5, ("Crash", None)]
 
@@ -238,7 +246,7 @@ def test_a_change_of_shape_cuts_the_window(tmp_path) -> None:
     t0 = rec.start_t
     _feed(rec, [_sample("a", t0 + 0.1 * i, [5]) for i in range(1, 4)])
     _feed(rec, [_sample("a", t0 + 0.1 * i, [5, 5]) for i in range(4, 7)])  # 2 threads now
-    rec.close()
+    _end(rec)
     kept = [e for e in load(rec.path).events if isinstance(e, ev.Sample)]
     assert [(e.threads, e.total_ops) for e in kept] == [(1, 15), (2, 30)]
 
@@ -246,9 +254,9 @@ def test_a_change_of_shape_cuts_the_window(tmp_path) -> None:
 def test_controls_and_lifecycle_are_never_dropped(tmp_path) -> None:
     rec = _recorder(tmp_path, full_resolution=0.0, window=10.0)
     t0 = rec.start_t
-    others = [ev.Control(t=t0 + i, pool="a", command="pause") for i in range(50)]
+    others = [ev.Control(t=t0 + i, pool="a", command=Pause()) for i in range(50)]
     others += [ev.Notice(t=t0 + 0.01 * i, message=f"n{i}") for i in range(50)]
     _feed(rec, others)
-    rec.close()
+    _end(rec)
     got = load(rec.path).events[1:-1]
     assert [msgspec.to_builtins(e) for e in got] == [msgspec.to_builtins(e) for e in others]

@@ -60,14 +60,40 @@ def test_redacted_json_bundle_inlines_redacted_artifacts(gpumon, tmp_path) -> No
 def test_the_redactor_rules() -> None:
     r = Redactor("alice", "/home/alice", "Alices-MacBook-Pro.local")
     assert r.text("/home/alice/x and /home/alice") == "~/x and ~"
-    assert r.text("/home/alicetta/y") == "/home/<user>tta/y"  # not her home: only the name
+    assert r.text("/home/alicetta/y") == "/home/alicetta/y"  # another user's home, not hers
     assert r.text("on Alices-MacBook-Pro.local") == "on <host>"
     assert r.text("ALICE's MacBook") == "<user>'s MacBook"
     assert r.walk({"alice": ["/home/alice/a", 3, None]}) == {"<user>": ["~/a", 3, None]}
     short = Redactor("al", "/Users/al")
     assert short.text("al's calendar in /Users/al/Library") == "<user>'s calendar in ~/Library"
-    # A hostname without the user name is left alone; a root-like home "/" is not "redacted"
-    # into "~" everywhere.
-    assert (
-        Redactor("bob", "/", "buildhost").text("/usr/lib on buildhost") == "/usr/lib on buildhost"
+    # A root-like home "/" is not "redacted" into "~" everywhere; the host name always goes.
+    assert Redactor("bob", "/", "buildhost").text("/usr/lib on buildhost") == "/usr/lib on <host>"
+
+
+def test_names_are_replaced_at_word_and_path_boundaries_only() -> None:
+    r = Redactor("dev", "/home/dev", "")
+    assert r.text("device devices /dev/null") == "device devices /<user>/null"
+    assert r.text("dev's box, dev_box, DEV") == "<user>'s box, <user>_box, <user>"
+    assert r.text("developer") == "developer"
+
+
+def test_emails_addresses_and_token_values_go() -> None:
+    r = Redactor("alice", "/home/alice", "ws")
+    assert r.text("contact a.b+x@example.co.uk") == "contact <email>"
+    assert r.text("from 10.0.0.7 via fe80::1ff:fe23:4567:890a") == "from <ip> via <ip>"
+    assert r.text("HF_TOKEN=hf_abc123 AWS_SECRET_ACCESS_KEY=xyz") == (
+        "HF_TOKEN=<redacted> AWS_SECRET_ACCESS_KEY=<redacted>"
     )
+    assert r.text("--api-key=sk-123 --password: hunter2") == (
+        "--api-key=<redacted> --password: <redacted>"
+    )
+    assert r.walk(["gpumon", "--token", "abc", "--pool", "mlx"]) == [
+        "gpumon",
+        "--token",
+        "<redacted>",
+        "--pool",
+        "mlx",
+    ]
+    # What is not personal stays: versions, C++ scopes, hex addresses.
+    keep = "mlx::core::eval_impl 0x7fff5a3c libcudnn.so.9.1.0.70 torch 2.13.0 cuda:0"
+    assert r.text(keep) == keep

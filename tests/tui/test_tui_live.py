@@ -34,9 +34,9 @@ def panel_text(app: GpumonApp, pool: str) -> str:
 def worker_pids(app: GpumonApp) -> list[int]:
     """Every process the pools run (workers and, where used, gdb around them)."""
     src = app.source
-    assert isinstance(src, LiveSource) and src.supervisor is not None
+    assert isinstance(src, LiveSource) and src.session is not None
     pids = []
-    for pool in src.supervisor.pools.values():
+    for pool in src.session.supervisor.pools.values():
         w = pool.worker
         if w is not None:
             pids += [w.proc.pid, w.pid]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gpumon import events as ev
 from gpumon import fmt
+from gpumon.control import SetThreads
 from gpumon.tui import chart, keys
 from gpumon.tui.app import LiveScreen, ReplayScreen
 from gpumon.tui.event_log import describe
@@ -67,10 +68,8 @@ def test_log_lines_say_what_happened() -> None:
     kind, text = describe(crash)
     assert kind == "crash"
     assert "CRASH SIGSEGV" in text.plain and "2 threads" in text.plain and "1,234 ops" in text.plain
-    ctl = ev.Control(
-        pool="p", command="set_threads", args={"threads": 4}, ok=False, detail="worker is gone"
-    )
-    assert describe(ctl)[1].plain == "threads → 4: worker is gone"
+    ctl = ev.Control(pool="p", command=SetThreads(threads=4), ok=False, detail="worker is gone")
+    assert describe(ctl)[1].plain == "threads 4: worker is gone"
     assert describe(ev.Sample(pool="p", interval=0.1, threads=1, ops=[1], flop_per_op=0)) is None
 
 

@@ -1,0 +1,159 @@
+"""Starting one worker process (possibly under gdb) and what the monitor knows about it.
+
+A `WorkerProcess` is one process: its own artifact folder, its socket, its pid (fixed by its
+first Hello), what it said and how it ended. A pool has a new one for every (re)start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import psutil
+
+from gpumon import layout, protocol
+from gpumon.spec import PoolConfig
+from gpumon.supervisor import capture
+from gpumon.supervisor.channel import Channel
+
+
+@dataclass
+class WorkerProcess:
+    proc: asyncio.subprocess.Process
+    channel: Channel
+    artifacts: Path
+    plan: capture.NativePlan
+    interpreter: str = ""
+    pid: int = 0  # gdb's pid until the worker's first Hello names the worker's own
+    hello: protocol.Hello | None = None
+    fatal: protocol.Fatal | None = None
+    bye: protocol.Bye | None = None
+    exited: protocol.Exited | None = None
+    dying: protocol.Dying | None = None
+    debugger_error: str = ""
+    refused: bool = False  # gpumon refused it (protocol mismatch): a failure, not a crash
+    native_path: Path | None = None
+    ready_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    ops: int = 0  # ops this process completed (a crash line shows these, not the pool's)
+    # faulthandler.txt up to here holds stall dumps; a crash's Python stacks start after it.
+    fh_offset: int = 0
+    stalls: int = 0
+    # Set while a stall waits for gdb's snapshot; resolved by its snapshot_ready line.
+    snapshot_waiter: asyncio.Future[Path | None] | None = None
+    ps: psutil.Process | None = None
+    ps_at: float = 0.0
+    cpu_percent: float | None = None
+    rss: int | None = None
+    killed: bool = False  # gpumon sent SIGKILL itself (a stop that did not finish)
+
+    @property
+    def faulthandler(self) -> Path:
+        return self.artifacts / layout.FAULTHANDLER
+
+    @property
+    def stderr(self) -> Path:
+        return self.artifacts / layout.STDERR
+
+    @property
+    def stdout(self) -> Path:
+        return self.artifacts / layout.STDOUT
+
+    @property
+    def native_out(self) -> Path:
+        return self.artifacts / layout.NATIVE
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - (self.ready_at or self.started_at)
+
+    def signal_worker(self, signo: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signo)
+
+    def kill(self) -> None:
+        self.killed = True
+        self.signal_worker(signal.SIGKILL)
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+
+async def spawn(
+    config: PoolConfig,
+    artifacts: Path,
+    plan: capture.NativePlan,
+    on_noise: Callable[[str], None],
+    interpreter: str | None = None,
+) -> WorkerProcess:
+    """Start `python -m gpumon.worker` (under gdb when the plan says so) with its message
+    socket inherited as an fd, stdout/stderr to files in its own folder."""
+    parent, child = socket.socketpair()
+    fd = child.fileno()
+    config_file = artifacts / layout.CONFIG
+    _write_private(config_file, msgspec.json.encode(config))
+    python = interpreter or sys.executable
+    worker_cmd = [
+        python,
+        "-m",
+        "gpumon.worker",
+        "--fd",
+        str(fd),
+        # A file, not an argument: gdb re-splits the inferior's arguments and eats JSON quotes.
+        "--config-file",
+        str(config_file),
+        "--faulthandler",
+        str(artifacts / layout.FAULTHANDLER),
+    ]
+    cmd = capture.gdb_command(plan, worker_cmd) if plan.kind == "gdb" else worker_cmd
+    out_path, err_path = artifacts / layout.STDOUT, artifacts / layout.STDERR
+    try:
+        with _open_private(out_path) as out, _open_private(err_path) as err:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=[fd],
+                env=capture.env_for_worker(fd, artifacts, isolated=interpreter is not None),
+                # Own session: a Ctrl-C in the monitor's terminal must not reach the workers
+                # (gdb would take it as "stop the inferior").
+                start_new_session=True,
+                # Every file the worker (and gdb) writes holds stacks: the user's eyes only.
+                umask=0o077,
+            )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    reader, writer = await asyncio.open_unix_connection(sock=parent, limit=protocol.MAX_LINE)
+    channel = Channel(reader, writer, on_noise)
+    return WorkerProcess(
+        proc=proc,
+        channel=channel,
+        artifacts=artifacts,
+        plan=plan,
+        interpreter=python,
+        pid=proc.pid,
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, layout.FILE_MODE)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def _open_private(path: Path) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, layout.FILE_MODE)
+    return os.fdopen(fd, "ab")
