@@ -154,8 +154,13 @@ class _PoolTrack:
     size: int = 0
     dtype: str = ""
     run: Run | None = None
-    last: Run | None = None  # the latest run, open or closed: a death while stopping is its
+    # The latest run of the current worker process, open or closed: a death while stopping,
+    # a stall or a thread failure after its last sample belongs to it.
+    last: Run | None = None
     changed_t: float = 0.0
+    policy: str = ""  # the configuration a stall without samples is a run of
+    workload: str = ""
+    threads: int = 0
 
 
 def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
@@ -167,18 +172,26 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             tr.run.end_t = t
             tr.run = None
 
-    def begin(tr: _PoolTrack, pool: str, e: ev.Sample | ev.Crash, backend: str, device: str) -> Run:
+    def begin(
+        tr: _PoolTrack,
+        pool: str,
+        e: ev.Sample | ev.Crash | ev.Stall | ev.ThreadFailed,
+        backend: str,
+        device: str,
+    ) -> Run:
         """End the pool's current run and start one for the configuration `e` reports."""
         close(tr, e.t)
+        policy = getattr(e, "policy", "") or tr.policy
+        workload = getattr(e, "workload", "") or tr.workload
         r = tr.run = Run(
             pool,
             backend,
             device,
-            e.policy,
-            e.workload,
+            policy,
+            workload,
             tr.size,
             tr.dtype,
-            e.threads,
+            getattr(e, "threads", 0) or tr.threads,
             start_t=tr.changed_t or e.t,
         )
         tr.last = r
@@ -195,6 +208,8 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         elif isinstance(e, ev.Control) and tr is not None and e.ok:
             if e.config is not None:
                 tr.size, tr.dtype = e.config.size or tr.size, e.config.dtype or tr.dtype
+                tr.policy, tr.workload = e.config.policy, e.config.workload
+                tr.threads = e.config.threads
             if isinstance(e.command, control.RECONFIGURING):
                 close(tr, e.t)
                 tr.changed_t = e.t
@@ -217,8 +232,9 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
                 r.rss_peak = max(r.rss_peak, e.rss)
         elif isinstance(e, ev.Crash) and tr is not None:
             how = e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else "death")
-            if e.during == "stopping" and tr.last is not None:
-                tr.last.stop_crash_signal = how
+            if e.during == "stopping":
+                r = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
+                r.stop_crash_signal = how
                 close(tr, e.t)
                 continue
             r = tr.run
@@ -228,12 +244,19 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
         elif isinstance(e, ev.Stall) and tr is not None:
-            if (r := tr.run or tr.last) is not None:
-                r.stalled = True
+            r = tr.run or tr.last
+            if r is None:  # silent before its first measured sample: a run of its config
+                r = begin(tr, pool, e, tr.backend, tr.device)
+            r.stalled = True
         elif isinstance(e, ev.ThreadFailed) and tr is not None:
-            if (r := tr.run or tr.last) is not None:
-                r.threads_failed += 1
-        elif isinstance(e, (ev.PoolStopped, ev.PoolFailed, ev.PoolStarting)) and tr is not None:
+            r = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
+            r.threads_failed += 1
+        elif isinstance(e, ev.PoolStarting) and tr is not None:
+            close(tr, e.t)
+            tr.last = None  # a new process: nothing after this belongs to the previous one
+            tr.policy, tr.workload = e.config.policy, e.config.workload
+            tr.threads = e.config.threads
+        elif isinstance(e, (ev.PoolStopped, ev.PoolFailed)) and tr is not None:
             close(tr, e.t)
     return out
 

@@ -13,6 +13,9 @@ name, a table cell). `md_code()` and `md_cell()` add what Markdown needs on top.
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # C0 controls, DEL and C1 controls; bidi embeddings, overrides and isolates; the Unicode line
 # and paragraph separators (some terminals and renderers break lines on them); zero-width and
@@ -84,3 +87,29 @@ def md_inline_code(s: str) -> str:
     tick = "`" * (longest + 1)
     pad = " " if body.startswith("`") or body.endswith("`") else ""
     return f"{tick}{pad}{body}{pad}{tick}"
+
+
+def data(obj: Any) -> Any:
+    """Builtin data (dicts, lists, strings, numbers) with every string and key run through
+    `text()`: what a screen may show of a whole structure."""
+    if isinstance(obj, str):
+        return text(obj)
+    if isinstance(obj, dict):
+        return {data(k): data(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [data(v) for v in obj]
+    return obj
+
+
+def struct(obj: T) -> T:
+    """A copy of a msgspec Struct (an event, a crash report) whose strings are all inert; the
+    object itself when nothing in it needed escaping (the common case costs one encode)."""
+    import msgspec
+
+    raw = msgspec.json.encode(obj)
+    # JSON already escapes C0 controls as \\u00XX; the rest show up as themselves in UTF-8.
+    if b"\\u00" not in raw and _TEXT.search(raw.decode("utf-8", "replace")) is None:
+        return obj
+    return msgspec.convert(
+        data(msgspec.to_builtins(obj)), type(obj), strict=False  # type: ignore[arg-type]
+    )

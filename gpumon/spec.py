@@ -25,7 +25,9 @@ DEVICES: dict[str, tuple[str, ...]] = {
 WORKLOADS = ("matmul", "mlp")
 DTYPES = ("float32", "float16", "bfloat16")
 POLICIES = ("per-thread", "shared", "locked")
-FAULT_KINDS = ("segv", "abort", "hang")
+# segv/abort: the process dies; hang: it stops answering; raise: one worker thread fails with
+# a Python error; teardown: it dies while stopping (at interpreter exit).
+FAULT_KINDS = ("segv", "abort", "hang", "raise", "teardown")
 NATIVE_MODES = ("auto", "gdb", "off")
 VERSIONED = ("mlx", "torch")  # backends whose framework version can be chosen per pool
 

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from gpumon import layout
+from gpumon import layout, sanitize
 from gpumon.commands.options import add_session_dir_argument
 
 
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (when, dur, s.mode, ", ".join(s.pools) or "—", str(s.crashes), str(s.path.parent))
         )
+    # Pool names, errors and modes come from logs on disk: untrusted, shown inert.
+    rows = [tuple(sanitize.line(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])

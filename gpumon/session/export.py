@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gpumon import sanitize
+
 if TYPE_CHECKING:  # importable by the CLI's parser without loading the exporters
     from gpumon.session.log import LoadedSession
     from gpumon.session.redact import Redactor
@@ -19,7 +21,7 @@ def render(session: LoadedSession, fmt: str, redactor: Redactor | None = None) -
     if fmt == "json":
         from gpumon.session.export_json import export_json
 
-        return export_json(session, redactor)
+        return export_json(session, redactor)  # JSON escapes control characters itself
     if fmt == "csv":
         from gpumon.session.export_csv import export_csv
 
@@ -28,4 +30,7 @@ def render(session: LoadedSession, fmt: str, redactor: Redactor | None = None) -
         from gpumon.session.export_md import export_md
 
         text = export_md(session)
+    # Whatever the log carried (worker output, crash text, names), the file is inert when it
+    # is opened in a terminal: every control character but newline and tab is escaped.
+    text = sanitize.text(text)
     return redactor.text(text) if redactor is not None else text

@@ -453,12 +453,15 @@ class _Report:
             self.add(f"**Verdict:** {head}; no stacks were captured.", "")
         notes = [a.note for a in first.artifacts if a.note]
         if notes:
-            self.add("Capture notes:", "", *[f"- {x}" for x in notes], "")
+            self.add("Capture notes:", "", *[f"- {sanitize.md_cell(x)}" for x in notes], "")
         stderr = first.text("stderr")
         if stderr.strip():
             tail = stderr.rstrip("\n").splitlines()[-STDERR_LINES:]
             self.add(
-                f"Worker stderr (last {plural(len(tail), 'line')}):", "", "```", *tail, "```", ""
+                f"Worker stderr (last {plural(len(tail), 'line')}):",
+                "",
+                *sanitize.md_code("\n".join(tail)),
+                "",
             )
         arts = [(r.crash.crash_id, a) for r in sig.records for a in r.artifacts if a.path]
         if arts:

@@ -212,19 +212,40 @@ def _reason(line: bytes, err: Exception) -> str:
 
 def _absolute_paths(s: LoadedSession) -> None:
     """The recorder writes artifact paths relative to the session folder so the folder can
-    move; loaded events carry absolute paths again, like live ones."""
+    move; loaded events carry absolute paths again, like live ones. A log is input like any
+    other: a path that leaves the folder (absolute, `~`, `..`, a link pointing out) is refused
+    — the event keeps no path, a note says why, and no export or screen will read it."""
     folder = s.folder.resolve()
+    refused: list[str] = []
 
-    def absolute(path: str) -> str:
-        return str(folder / path) if path and not os.path.isabs(path) else path
+    def inside(path: str) -> str:
+        if not path:
+            return path
+        rel = path
+        if os.path.isabs(path):
+            try:  # absolute but inside the folder (an old log, a live session's own path)
+                rel = os.path.relpath(path, folder)
+            except ValueError:
+                rel = path
+        target = layout.confine(folder, rel)
+        if target is None:
+            refused.append(path)
+            return ""
+        return str(target)
 
     for e in s.events:
-        if isinstance(e, ev.CrashArtifact):
-            e.path = absolute(e.path)
+        if isinstance(e, ev.Artifact):
+            recorded = e.path
+            e.path = inside(e.path)
+            if recorded and not e.path:
+                note = f"path {recorded!r} leaves the session folder: not read"
+                e.note = f"{e.note}; {note}" if e.note else note
             if e.report is not None and e.report.source_path:
-                e.report.source_path = absolute(e.report.source_path)
-        elif isinstance(e, ev.PoolReady):
-            e.artifacts_dir = absolute(e.artifacts_dir)
+                e.report.source_path = inside(e.report.source_path) or "(outside the session)"
+        elif isinstance(e, ev.PoolReady | ev.Crash):
+            e.artifacts_dir = inside(e.artifacts_dir)
+    for path in dict.fromkeys(refused):
+        s.warnings.append(f"artifact path {path!r} leaves the session folder: it was not read")
 
 
 def _ranges(numbers: list[int]) -> str:

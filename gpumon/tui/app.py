@@ -27,7 +27,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from gpumon import control, fmt
+from gpumon import control, fmt, sanitize
 from gpumon import events as ev
 from gpumon.spec import MAX_THREADS, POLICIES, WORKLOADS, PoolConfig
 from gpumon.state import SessionState
@@ -253,6 +253,9 @@ class GpumonApp(App[int]):
     # ---- the event stream -------------------------------------------------------------
     def deliver(self, e: ev.Event) -> None:
         """Every event, live or replayed. Runs on this loop; must stay cheap."""
+        # The one door into the screen: a worker's output, a crash report or a replayed log
+        # may carry terminal escapes; from here on every string is inert.
+        e = sanitize.struct(e)
         self.state.apply(e)
         if isinstance(e, ev.SessionStart | ev.RecordingStopped):
             self.call_later(self.update_title)
@@ -410,10 +413,11 @@ class GpumonApp(App[int]):
         finally:
             if isinstance(cmd, control.SetThreads):
                 self.pending_threads.pop(pool, None)
+        detail = sanitize.line(answer.detail)  # the worker's words: inert on screen
         if not answer.ok:
-            self.notify(f"{pool}: {op} refused: {answer.detail}", severity="warning", timeout=4)
-        elif "will start" in answer.detail:
-            self.notify(f"{pool}: {answer.detail}", timeout=4)
+            self.notify(f"{pool}: {op} refused: {detail}", severity="warning", timeout=4)
+        elif "will start" in detail:
+            self.notify(f"{pool}: {detail}", timeout=4)
         self._dirty.add(pool)
         self.post_message(self.CommandAnswered(pool, op, answer))
 

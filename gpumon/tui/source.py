@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpumon import events as ev
+from gpumon import sanitize
 from gpumon.control import PoolCommand
 from gpumon.spec import PoolConfig
 from gpumon.state import SessionState
@@ -166,7 +167,9 @@ class ReplaySource(EventSource):
 
         super().__init__()
         self.path = Path(path).resolve()
-        self.replay = Replay(list(events))
+        # A seek rebuilds the state from these events directly (not through the app's
+        # deliver), so they are made inert here, once.
+        self.replay = Replay([sanitize.struct(e) for e in events])
         self.replay.set_speed(speed)
         self.t0 = events[0].t if events else 0.0
         self._start_paused = paused

@@ -10,6 +10,7 @@ read sees a whole int, and a sample that is one op late is still a correct sampl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -126,14 +127,16 @@ class Runtime:
                 slot.lat.append(dt / k)
         except Exception as e:  # a framework error in one thread: report it, keep the pool
             slot.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            print(f"gpumon worker thread {slot.index}: {slot.error}", file=sys.stderr, flush=True)
+            # The monitor first: with a full disk, writing stderr fails, and the thread must
+            # not die unreported because of it.
             self.chan.send(protocol.ThreadFailed(slot=slot.index, error=slot.error))
+            _to_stderr(f"gpumon worker thread {slot.index}: {slot.error}")
         finally:
             if state is not None:
                 try:
                     self.backend.thread_exit(state)
                 except Exception as e:
-                    print(f"gpumon worker thread {slot.index} exit: {e}", file=sys.stderr)
+                    _to_stderr(f"gpumon worker thread {slot.index} exit: {e}")
             slot.finished = True
 
     def _must_exit(self, slot: Slot) -> bool:
@@ -312,6 +315,12 @@ class Runtime:
             self.chan.send(self.sample(now - last))
             last = now
         self.chan.send(self.sample(time.monotonic() - last))  # the ops of the last window
+
+
+def _to_stderr(line: str) -> None:
+    """For the record in stderr.log; a full disk or a closed stream must not raise."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def exit_now(code: int) -> None:

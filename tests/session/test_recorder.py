@@ -125,9 +125,15 @@ def test_an_artifact_outside_the_folder_is_copied_in(tmp_path) -> None:
     copied = Path(arts[0].path)
     assert copied == rec.artifacts_dir.resolve() / "imported" / "mlx-1-42" / outside.name
     assert copied.read_text() == outside.read_text()
-    # A file that cannot be copied keeps its path, and the note says why.
-    assert arts[1].path == str(tmp_path / "gone.ips")
+    # A file that cannot be copied is recorded with its path and a note saying why; reading
+    # the log back, that path leaves the folder, so it is refused (never read by an export).
+    raw = [json.loads(x) for x in rec.path.read_bytes().splitlines()]
+    assert [a["path"] for a in raw if a.get("note", "").startswith("late")] == [
+        str(tmp_path / "gone.ips")
+    ]
+    assert arts[1].path == ""
     assert arts[1].note.startswith("late; not copied into the session folder: ")
+    assert "leaves the session folder: not read" in arts[1].note
 
 
 def test_a_write_failure_stops_recording_once_and_says_why(tmp_path) -> None:

@@ -9,6 +9,7 @@ says anything about a GPU, and every place it appears says "synthetic".
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -21,6 +22,8 @@ from typing import Any
 from gpumon.worker.backends.base import Backend, DeviceChoice, Workload
 
 SYNTHETIC = "synthetic (fault backend)"
+ONCE = ("teardown",)  # armed once per process
+REPEATING = ("raise",)  # the process survives, so the next one is drawn
 
 
 def segfault() -> None:
@@ -35,7 +38,25 @@ def hang_holding_gil() -> None:
         libc.pause()
 
 
-FAULTS = {"segv": segfault, "abort": os.abort, "hang": hang_holding_gil}
+def raise_error() -> None:
+    # A Python-level failure in one worker thread, as when a framework raises (MLX's "There is
+    # no Stream(gpu, 0) in current thread"): that thread ends, the process lives on.
+    raise RuntimeError("synthetic fault: this worker thread raised on purpose")
+
+
+def crash_at_exit() -> None:
+    # The worker is asked to stop and dies while shutting down, as MLX on CUDA can.
+    atexit.register(segfault)
+
+
+# Each a real event of its kind. `teardown` arms a crash for the worker's exit, once.
+FAULTS = {
+    "segv": segfault,
+    "abort": os.abort,
+    "hang": hang_holding_gil,
+    "raise": raise_error,
+    "teardown": crash_at_exit,
+}
 
 
 class FaultBackend(Backend):
@@ -49,6 +70,7 @@ class FaultBackend(Backend):
         self._armed_at: float | None = None
         self._fire_at: float | None = None
         self._rng = random.Random()
+        self._fired = False
         desc = (
             f"{SYNTHETIC}: sha256 CPU loop; injects {fc.kind} at >= {fc.at_threads} "
             f"threads, {fc.rate:g}/s"
@@ -94,6 +116,12 @@ class FaultBackend(Backend):
                 self._fire_at = now + self._rng.expovariate(self.fault.rate)
                 return
             due = now >= self._fire_at
+            if due and self.fault.kind in ONCE:
+                if self._fired:
+                    return
+                self._fired = True
+            if due and self.fault.kind in REPEATING:
+                self._fire_at = None  # draw the next one: this fault does not end the process
         if due:
             # Said out loud, so nobody mistakes the synthetic fault for a framework bug; the
             # timestamp also lets benchmarks/crash_latency.py time death -> event.
