@@ -111,5 +111,7 @@ def struct(obj: T) -> T:
     if b"\\u00" not in raw and _TEXT.search(raw.decode("utf-8", "replace")) is None:
         return obj
     return msgspec.convert(
-        data(msgspec.to_builtins(obj)), type(obj), strict=False  # type: ignore[arg-type]
+        data(msgspec.to_builtins(obj)),
+        type(obj),
+        strict=False,  # type: ignore[arg-type]
     )

@@ -22,6 +22,7 @@ from gpumon.tui.lines import LinesWidget
 LABEL = 9  # width of the left label column
 CHART_SPAN = 60.0  # seconds of throughput history in the chart
 CHART_MAX_ROWS = 12
+SILENT_AFTER = 1.0  # seconds without a sample (10 a second) after which figures are stale
 NOW_WINDOW = 5  # samples averaged for "now" figures (0.5 s): one 100 ms window is too jumpy
 CELL = 17  # width of one thread's cell in the per-thread view
 SPARK = 6  # bars in a thread's sparkline
@@ -121,10 +122,22 @@ class PoolPanel(LinesWidget, can_focus=True):
         self._apply_classes()
         self.rebuild()
 
+    @property
+    def silent_for(self) -> float | None:
+        """Seconds since the pool's last sample while it should be sampling (10 a second),
+        once that is over SILENT_AFTER; None otherwise. Counted against the session clock, so
+        it grows on screen live and in a replay alike."""
+        v = self.view
+        if v.state not in ("running", "paused") or v.last is None:
+            return None
+        gap = self.now - v.last.t
+        return gap if gap > SILENT_AFTER else None
+
     def _apply_classes(self) -> None:
         v = self.view
         backend = v.ready.backend if v.ready else (v.config.backend if v.config else "")
         self.set_class(v.state in ("crashed", "failed") or v.stalled, "-alarm")
+        self.set_class(self.silent_for is not None, "-silent")
         self.set_class(backend == "fault", "-synthetic")
         title = f"{self.index} {v.name}" if self.index <= 9 else v.name
         title += " · SYNTHETIC" if backend == "fault" else ""
@@ -222,10 +235,14 @@ class PoolPanel(LinesWidget, can_focus=True):
             t.append(f" · up {fmt.uptime(self.now - v.ready_t)}")
         if state == "starting" and v.attempt > 1:
             t.append(f" · attempt {v.attempt}")
+        silent = self.silent_for
         if v.stalled:
-            silent = v.stall.silent_for if v.stall else 0.0
+            since = silent if silent is not None else (v.stall.silent_for if v.stall else 0.0)
             t.append(" · ")
-            t.append(f"STALLED (silent {silent:.1f} s)", style="bold white on red")
+            t.append(f"STALLED (silent {since:.1f} s)", style="bold white on red")
+        elif silent is not None:
+            t.append(" · ")
+            t.append(f"silent {silent:.1f} s", style="bold yellow")
         if v.crashes:
             t.append(" · ")
             t.append(f"crashed {fmt.plural(v.crashes, 'time')}", style="bold red")
@@ -307,13 +324,18 @@ class PoolPanel(LinesWidget, can_focus=True):
         if rates is None:
             t.append("– ops/s · – FLOP/s", style="dim")
             return t
-        t.append(fmt.si(rates[0], "ops/s"), style="bold green")
+        stale = self.silent_for is not None
+        figure = "dim" if stale else "bold green"
+        t.append(fmt.si(rates[0], "ops/s"), style=figure)
         t.append(" · ")
         if self.view.last is not None and self.view.last.flop_per_op == 0:
             t.append("FLOP/s n/a (not a matmul)", style="dim")
         else:
-            t.append(fmt.si(rates[1], "FLOP/s"), style="bold green")
-        t.append(f"  ({NOW_WINDOW / 10:.1f} s mean)", style="dim")
+            t.append(fmt.si(rates[1], "FLOP/s"), style=figure)
+        if stale:
+            t.append("  (last figures: no sample since)", style="yellow")
+        else:
+            t.append(f"  ({NOW_WINDOW / 10:.1f} s mean)", style="dim")
         return t
 
     def _chart(self, width: int, rows: int) -> list[Text]:

@@ -287,3 +287,26 @@ async def test_a_gpu_crash_recorded_on_an_h200_replays_here() -> None:
         text = screen_text(app)
         assert "SIGABRT" in text and '"mlx_worker-' in text
         assert "libmlx" in text and "[framework]" in text
+
+
+async def test_a_silent_pool_greys_out_and_counts_its_silence() -> None:
+    """fault-hang: the last sample at +1.74 s, the stall reported at +3.54 s. In between the
+    figures are stale and say so; the silence counts up with the clock; then STALLED."""
+    log = SESSIONS / "fault-hang" / "session.jsonl"
+
+    async def at(position: float) -> tuple[str, bool]:
+        app = make_app(replay=log, position=position, paused=True)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(lambda: "fault" in app.main.panels and app.main.panels["fault"]._lines)
+            await pilot.pause()
+            panel = app.main.panels["fault"]
+            return panel_text(app, "fault"), panel.has_class("-silent")
+
+    fresh, grey = await at(1.6)
+    assert "silent" not in fresh and not grey
+    first, grey = await at(3.0)
+    assert grey and "silent 1.3 s" in first and "no sample since" in first  # 3.0 - 1.74
+    later, grey = await at(3.4)
+    assert grey and "silent 1.7 s" in later  # counting with the clock
+    stalled, grey = await at(5.0)
+    assert grey and "STALLED (silent 3.3 s)" in stalled
