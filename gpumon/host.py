@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -75,9 +76,9 @@ def chip() -> str:
     return platform.processor() or platform.machine()
 
 
-def _nvml() -> object | None:
+def _nvml() -> Any:
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml
 
         pynvml.nvmlInit()
         return pynvml
@@ -122,15 +123,15 @@ class HostSampler:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         psutil.cpu_percent(None)
-        self.nvml = _nvml() if sys.platform != "darwin" else None
+        self.nvml: Any = _nvml() if sys.platform != "darwin" else None
         self.handles: list[object] = []
         if self.nvml is not None:
             nv = self.nvml
             with contextlib.suppress(Exception):
                 self.handles = [
-                    nv.nvmlDeviceGetHandleByIndex(i)  # type: ignore[attr-defined]
+                    nv.nvmlDeviceGetHandleByIndex(i)
                     for i in range(nv.nvmlDeviceGetCount())
-                ]  # type: ignore[attr-defined]
+                ]
 
     def sample(self) -> ev.HostSample:
         vm = psutil.virtual_memory()
@@ -138,9 +139,9 @@ class HostSampler:
         nv = self.nvml
         for h in self.handles:
             try:
-                mem = nv.nvmlDeviceGetMemoryInfo(h)  # type: ignore[attr-defined]
-                util = nv.nvmlDeviceGetUtilizationRates(h)  # type: ignore[attr-defined]
-                name = nv.nvmlDeviceGetName(h)  # type: ignore[attr-defined]
+                mem = nv.nvmlDeviceGetMemoryInfo(h)
+                util = nv.nvmlDeviceGetUtilizationRates(h)
+                name = nv.nvmlDeviceGetName(h)
                 gpus.append(
                     ev.GpuSample(
                         name=str(name),

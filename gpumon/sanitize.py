@@ -113,5 +113,5 @@ def struct(obj: T) -> T:
     return msgspec.convert(
         data(msgspec.to_builtins(obj)),
         type(obj),
-        strict=False,  # type: ignore[arg-type]
+        strict=False,
     )

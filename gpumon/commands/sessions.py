@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     if not found:
         print(f"no recorded sessions in {root}")
         return 0
-    rows = [("started (local time)", "duration", "mode", "pools", "crashes", "path")]
+    rows: list[tuple[str, ...]] = [
+        ("started (local time)", "duration", "mode", "pools", "crashes", "path")
+    ]
     for s in found:
         if s.error is not None:
             rows.append(("unreadable", "", "", "", "", s.error))  # the error names the path

@@ -185,7 +185,9 @@ async def _run_cell(sup: object, cfg: PoolConfig, args: argparse.Namespace) -> s
             await asyncio.sleep(0.05)
         if pool.state == "failed":
             failure = pool.failure
-            return failure.message + (f" — {failure.fix}" if failure and failure.fix else "")
+            if failure is None:
+                return "the pool failed"
+            return failure.message + (f" — {failure.fix}" if failure.fix else "")
         if pool.state == "starting":
             return f"the worker did not become ready within {READY_TIMEOUT:.0f} s"
         end = time.monotonic() + args.warmup + args.seconds

@@ -10,6 +10,7 @@ gpumon reads (the reader cannot know what the newer fields mean, so it does not 
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,13 +138,13 @@ def load(path: str | os.PathLike[str]) -> LoadedSession:
             else:
                 problems.setdefault(_reason(line, err), []).append(number)
             continue
-        for e in decoded:
-            if isinstance(e, ev.SessionStart):
+        for event in decoded:
+            if isinstance(event, ev.SessionStart):
                 warnings.append(
-                    f"line {number} starts another session ({e.session_id}): two logs "
+                    f"line {number} starts another session ({event.session_id}): two logs "
                     "were joined into one file; their events are read as one session"
                 )
-            events.append(e)
+            events.append(event)
     for reason, numbers in problems.items():
         warnings.append(f"skipped {plural(len(numbers), 'line')} ({reason}): {_ranges(numbers)}")
     if torn:
@@ -199,7 +200,7 @@ def _reason(line: bytes, err: Exception) -> str:
             kind = msgspec.json.decode(line).get("type")
         except (msgspec.DecodeError, AttributeError):
             kind = None
-        known = {t.__struct_config__.tag for t in ev.AnyEvent.__args__}
+        known = {t.__struct_config__.tag for t in typing.get_args(ev.AnyEvent)}
         if isinstance(kind, str) and kind not in known:
             return f"unknown event type {kind!r}, perhaps from a newer gpumon"
         return f"not a valid event: {err}"

@@ -31,8 +31,8 @@ class SessionSummary:
 def summarise(path: Path) -> SessionSummary:
     try:
         s = load(path)
-    except SessionLogError as e:
-        return SessionSummary(path=path, error=str(e))
+    except SessionLogError as err:
+        return SessionSummary(path=path, error=str(err))
     pools: list[str] = []
     crashes = 0
     for e in s.events:

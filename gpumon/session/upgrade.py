@@ -55,7 +55,7 @@ def _control(raw: dict[str, object]) -> ev.Event:
         if len(parts) == 3 and parts[1].isdigit():
             fields.update(workload=parts[0], size=int(parts[1]), dtype=parts[2])
     raw["command"] = {"op": name, **fields}
-    return msgspec.convert(raw, ev.AnyEvent)  # type: ignore[arg-type]
+    return msgspec.convert(raw, ev.AnyEvent)
 
 
 def _stall(e: ev.Event) -> list[ev.Event]:

@@ -21,7 +21,7 @@ import json
 import os
 import time
 
-import gdb  # type: ignore[import-not-found]
+import gdb
 
 FATAL = {"SIGSEGV", "SIGBUS", "SIGABRT", "SIGILL", "SIGFPE", "SIGTRAP", "SIGSYS"}
 SNAPSHOT = "SIGUSR2"

@@ -13,8 +13,9 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import psutil
@@ -448,8 +449,8 @@ class Pool:
         stall_id = stall.report(w, self.name, self.config.threads, silent, self.emit)
         self._in_background(stall.gather(w, self.name, stall_id, self.emit), f"stall {stall_id}")
 
-    def _in_background(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _in_background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

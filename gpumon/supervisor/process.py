@@ -154,6 +154,6 @@ def _write_private(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _open_private(path: Path) -> contextlib.AbstractContextManager:  # type: ignore[type-arg]
+def _open_private(path: Path) -> contextlib.AbstractContextManager:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, layout.FILE_MODE)
     return os.fdopen(fd, "ab")

@@ -17,10 +17,12 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
+from textual.binding import BindingType
 from textual.containers import Grid
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -172,14 +174,14 @@ class MainScreen(Screen[None]):
 
 
 class LiveScreen(MainScreen):
-    BINDINGS = keys.bindings(keys.LIVE)
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings(keys.LIVE)
 
     def __init__(self) -> None:
         super().__init__(keys.LIVE)
 
 
 class ReplayScreen(MainScreen):
-    BINDINGS = keys.bindings(keys.REPLAY)
+    BINDINGS: ClassVar[list[BindingType]] = keys.bindings(keys.REPLAY)
 
     def __init__(self) -> None:
         super().__init__(keys.REPLAY)
@@ -189,7 +191,7 @@ class GpumonApp(App[int]):
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = False
     TITLE = "gpumon"
-    BINDINGS = keys.app_bindings()
+    BINDINGS: ClassVar[list[BindingType]] = keys.app_bindings()
 
     class CommandAnswered(Message):
         """A pool command finished (or was refused): what the user pressed and the answer."""

@@ -173,9 +173,9 @@ class CrashScreen(Screen[None]):
             parts += [thread_fold(t, python) for t in py_others]
             yield Collapsible(
                 *parts,
-                title=_plain(title),
+                title=_plain(title),  # type: ignore[arg-type]  # Content renders as markup-free
                 collapsed=False,
-                classes="crash-section",  # type: ignore[arg-type]
+                classes="crash-section",
             )
 
     def _portable(self, report: CrashReport) -> CrashReport:

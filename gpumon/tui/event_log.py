@@ -46,9 +46,9 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
         return "session", Text(f"session ended ({e.reason})")
     if isinstance(e, ev.PoolStarting):
         c = e.config
-        what = f"{c.backend}:{c.device or 'auto'}, {fmt.plural(c.threads, 'thread')}, {c.policy}"
+        runs = f"{c.backend}:{c.device or 'auto'}, {fmt.plural(c.threads, 'thread')}, {c.policy}"
         first = "starting" if e.attempt == 1 else f"starting again (attempt {e.attempt})"
-        return "start", Text(f"{first}: {what}")
+        return "start", Text(f"{first}: {runs}")
     if isinstance(e, ev.PoolReady):
         return "ready", Text(
             f"ready: pid {e.pid}, {e.framework} on {e.device} ({e.device_reason}), "
@@ -81,7 +81,7 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
         t.append("  ⏎ details", style="dim")
         return "crash", t
     if isinstance(e, ev.CrashArtifact):
-        what = {
+        what: str | None = {
             "faulthandler": "Python stacks (faulthandler)",
             "native": "native stacks (gdb)",
             "ips": "macOS crash report (.ips)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 LIVE, REPLAY, BOTH = "live", "replay", "both"
 
@@ -112,8 +112,8 @@ POOL_ACTIONS = ("threads", "set_threads", "pause", "restart", "cycle_policy", "c
 FOOTER_LIVE_ONLY = {"thread", "set threads", "pause", "restart", "policy", "workload"}
 
 
-def bindings(mode: str) -> list[Binding]:
-    out = []
+def bindings(mode: str) -> list[BindingType]:
+    out: list[BindingType] = []
     for k in KEYS:
         if k.mode not in (BOTH, mode):
             continue
@@ -129,8 +129,8 @@ def bindings(mode: str) -> list[Binding]:
     return out
 
 
-def app_bindings() -> list[Binding]:
-    out = [
+def app_bindings() -> list[BindingType]:
+    out: list[BindingType] = [
         Binding(k.keys, k.action.removeprefix("app."), k.footer, show=bool(k.footer))
         for k in KEYS
         if k.action.startswith("app.") and k.action != "app.focus_next"

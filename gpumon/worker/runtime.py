@@ -242,9 +242,9 @@ class Runtime:
                 why = self.backend.policies().get(pol, "")
                 if why:
                     raise ValueError(f"policy {pol} is unavailable: {why}")
-                old = self.workload.policy
+                before = self.workload.policy
                 self._swap_workload(replace(self.workload, policy=pol))
-                return f"{old} -> {pol}"
+                return f"{before} -> {pol}"
             case Stop():
                 self.stop()
                 return "stopped"

@@ -59,7 +59,18 @@ async def test_abort_is_reported_as_sigabrt(artifacts) -> None:
 
 @needs_gdb
 async def test_gdb_captures_native_stacks_of_every_named_thread(artifacts) -> None:
-    s = await crash_once("fault,native=gdb,fault-rate=50", artifacts, threads=3)
+    # Three threads run (and are named) before the fault is armed by a fourth, so the
+    # capture cannot race a thread that has not started yet.
+    s = Session(["fault,native=gdb,fault-rate=50,fault-at-threads=4,threads=3"], artifacts)
+    async with s:
+        await wait_for(
+            lambda: any(all(n > 0 for n in x.ops) and len(x.ops) == 3 for x in s.samples("fault")),
+            60,
+            what="three busy threads",
+        )
+        await s.sup.command("fault", SetThreads(threads=4))
+        await wait_for(lambda: s.of(ev.Crash), 30, what="the crash")
+        await wait_for(lambda: s.sup.pools["fault"].exited.is_set(), 60, what="artifacts")
     (crash,) = s.of(ev.Crash)
     assert crash.signal == "SIGSEGV" and crash.detected_by == "debugger"
     native = artifacts_of(s, crash.crash_id)["native"].report
