@@ -30,8 +30,7 @@ from gpumon.envs import diagnose, layout, metadata
 from gpumon.envs.errors import EnvCancelled, EnvError
 from gpumon.envs.interpreter import PythonTarget
 from gpumon.envs.progress import OutputReader, PipReader, ProgressCallback, UvReader
-from gpumon.envs.requirement import FrameworkPin
-from gpumon.envs.simple_api import normalize
+from gpumon.envs.requirement import FrameworkPin, normalize
 from gpumon.envs.tools import Tool, tool_version
 from gpumon.envs.variant import InstallPlan, Variant, import_name, install_plan
 

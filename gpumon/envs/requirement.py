@@ -55,7 +55,7 @@ def parse_pin(text: str) -> FrameworkPin:
         raise _bad(text, "the version is empty")
     if _RANGE_MARKS.search(version):
         raise EnvError(
-            f"{text!r} is a version range; a pool runs one exact release",
+            f"{text!r} is a version range, but a pool runs one exact release",
             f"give one version, e.g. {name}@{_example(name)} "
             "(ranges are for gpumon bisect --versions A..B)",
             kind="bad-spec",
@@ -75,3 +75,8 @@ def parse_pin(text: str) -> FrameworkPin:
 
 def _example(framework: str) -> str:
     return {"mlx": "0.31.1", "torch": "2.5.1"}.get(framework, "1.0.0")
+
+
+def normalize(name: str) -> str:
+    """A distribution's canonical name (PEP 503): `MLX_CPU` and `mlx.cpu` are `mlx-cpu`."""
+    return re.sub(r"[-_.]+", "-", name).lower()

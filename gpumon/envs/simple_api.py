@@ -9,7 +9,6 @@ that says the index could not be reached.
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from gpumon.envs.errors import EnvError
+from gpumon.envs.requirement import normalize
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 OFFLINE_FIX = "offline? run the pool under an existing interpreter with python=PATH"
@@ -29,10 +29,6 @@ class DistFile:
     requires_python: str | None = None
     yanked: bool = False
     size: int | None = None
-
-
-def normalize(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def project_url(index_url: str, project: str) -> str:
