@@ -230,6 +230,9 @@ def _explain(req: EnvRequest, tool: Tool, text: str, root: Path) -> EnvError:
     from gpumon.envs.index import configured_index
 
     d = diagnose.diagnose(tool.name, text)
+    if d.kind in ("install-failed", "tool") and _nearly_full(root):
+        # venv's ensurepip reports a full disk only as "returned non-zero exit status 1".
+        d = diagnose.Diagnosis("no-space")
     exists: bool | None = None
     nearest: list[str] = []
     if d.kind in ("no-version", "no-wheel"):
@@ -251,6 +254,25 @@ def _explain(req: EnvRequest, tool: Tool, text: str, root: Path) -> EnvError:
     kind, message, fix = diagnose.words(d, _context(req, root), exists=exists, nearest=nearest)
     tail = "\n".join(text.splitlines()[-40:])
     return EnvError(message, fix, kind=kind, detail=tail)
+
+
+def _nearly_full(root: Path, floor: int = 64 * 1024**2) -> bool:
+    try:
+        st = os.statvfs(root)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < floor
+
+
+def _check_extra_indexes(req: EnvRequest) -> None:
+    """An unreachable extra index (PyTorch's CPU index) must stop the build: pip would
+    otherwise quietly take PyPI's multi-GB CUDA torch instead."""
+    from gpumon.envs import simple_api
+
+    for url in req.plan.extra_index_urls:
+        why = simple_api.reachable(url)
+        if why is not None:
+            raise simple_api.unreachable(url, why)
 
 
 def _save_log(root: Path, name: str, text: str) -> None:
@@ -280,6 +302,7 @@ def build(
     final = layout.env_dir(root, key)
     try:
         try:
+            _check_extra_indexes(req)
             reader.emit("creating", f"creating a Python {req.target.minor} environment")
             rc = run_step(
                 tool.create(tmp, req.target.executable),

@@ -57,7 +57,7 @@ _UNITS = {
     "mib": 1024**2,
     "gib": 1024**3,
 }
-_SIZE = r"([\d.]+)\s*([KMG]i?B|B)"
+_SIZE = r"([\d.]+)\s*([kKMG]i?B|B)"
 
 
 def parse_size(number: str, unit: str) -> int:
