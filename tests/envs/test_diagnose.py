@@ -40,7 +40,8 @@ Looking in indexes: https://nonexistent.invalid/simple, file:///opt/pypi/simple
 WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after \
 connection broken by 'NewConnectionError('<HTTPSConnection object at 0x7f>: Failed to establish \
 a new connection: [Errno -2] Name or service not known')': /simple/mlx/
-ERROR: Could not find a version that satisfies the requirement mlx[cpu]==0.31.2 (from versions: none)
+ERROR: Could not find a version that satisfies the requirement mlx[cpu]==0.31.2 (from \
+versions: none)
 ERROR: No matching distribution found for mlx[cpu]==0.31.2
 """
 PIP_NO_MATCH = """\
@@ -97,7 +98,7 @@ def test_words_are_single_lines_with_a_fix() -> None:
         ("pip", PIP_DNS),
         ("uv", "error: odd"),
     ]:
-        kind, message, fix = words(diagnose(tool, text), CTX, nearest=["0.21.1", "0.25.2"])
+        _, message, fix = words(diagnose(tool, text), CTX, nearest=["0.21.1", "0.25.2"])
         assert message and fix and "\n" not in message + fix
     _, message, fix = words(diagnose("uv", UV_NO_WHEEL), CTX, nearest=["0.21.1", "0.25.2"])
     assert message == "mlx 0.22.1 has no wheel for Linux x86_64 / CPython 3.11"
