@@ -256,7 +256,8 @@ def nearest_installable(
     index_url: str | None = None,
     timeout: float = 5.0,
 ) -> list[str]:
-    """The installable releases just below and just above `pin` (for an error's fix)."""
+    """The installable releases just below and just above `pin`, and the newest (for an
+    error's fix)."""
     from packaging.version import Version
 
     here = Version(pin.version)
@@ -266,4 +267,5 @@ def nearest_installable(
     ok = [r for r in found if r.installable]
     below = [r.version for r in ok if Version(r.version) < here][-1:]
     above = [r.version for r in ok if Version(r.version) > here][:1]
-    return below + above
+    newest = [ok[-1].version] if ok and ok[-1].version not in below + above else []
+    return below + above + newest
