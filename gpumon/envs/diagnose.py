@@ -151,6 +151,12 @@ class Context:
     log: str
 
 
+def _alternatives(versions: list[str]) -> str:
+    if len(versions) == 1:
+        return versions[0]
+    return ", ".join(versions[:-1]) + " or " + versions[-1]
+
+
 def words(
     d: Diagnosis, ctx: Context, *, exists: bool | None = None, nearest: list[str] | None = None
 ) -> tuple[ErrorKind, str, str]:
@@ -160,7 +166,7 @@ def words(
 
     fw, v = ctx.framework, ctx.version
     other = d.package and d.package not in (fw, f"{fw}[{ctx.variant}]")
-    suggest = f", e.g. {' or '.join(nearest)}" if nearest else ""
+    suggest = f", e.g. {_alternatives(nearest)}" if nearest else ""
     kind = d.kind
     if d.ambiguous and exists is not None:
         kind = "no-wheel" if exists else "no-version"
