@@ -246,11 +246,16 @@ def _explain(req: EnvRequest, tool: Tool, text: str, root: Path) -> EnvError:
             d = diagnose.Diagnosis("unreachable", where=urlsplit(index).netloc, reason=why)
         else:
             with contextlib.suppress(EnvError):
-                status = versions.release_status(req.pin, req.variant, req.target, index_url=index)
-                exists = status is not None
-                nearest = versions.nearest_installable(
-                    req.pin, req.variant, req.target, index_url=index
+                found = versions.releases(
+                    req.pin.framework,
+                    variant=req.variant,
+                    target=req.target,
+                    include_pre=True,
+                    index_url=index,
+                    timeout=5.0,
                 )
+                exists = any(r.version == req.pin.version for r in found)
+                nearest = versions.nearest_installable(found, req.pin)
     kind, message, fix = diagnose.words(d, _context(req, root), exists=exists, nearest=nearest)
     tail = "\n".join(text.splitlines()[-40:])
     return EnvError(message, fix, kind=kind, detail=tail)

@@ -248,23 +248,13 @@ def release_status(
     return got[0] if got else None
 
 
-def nearest_installable(
-    pin: FrameworkPin,
-    variant: Variant,
-    target: PythonTarget,
-    *,
-    index_url: str | None = None,
-    timeout: float = 5.0,
-) -> list[str]:
-    """The installable releases just below and just above `pin`, and the newest (for an
-    error's fix)."""
+def nearest_installable(found: list[Release], pin: FrameworkPin) -> list[str]:
+    """From `found` (oldest first): the installable final releases just below and just above
+    `pin`, and the newest, for an error's fix."""
     from packaging.version import Version
 
     here = Version(pin.version)
-    found = releases(
-        pin.framework, variant=variant, target=target, index_url=index_url, timeout=timeout
-    )
-    ok = [r for r in found if r.installable]
+    ok = [r for r in found if r.installable and not Version(r.version).is_prerelease]
     below = [r.version for r in ok if Version(r.version) < here][-1:]
     above = [r.version for r in ok if Version(r.version) > here][:1]
     newest = [ok[-1].version] if ok and ok[-1].version not in below + above else []

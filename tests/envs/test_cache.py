@@ -270,3 +270,26 @@ def test_the_venv_pip_fallback_builds_a_working_env(
     assert env.built and env.meta.tool.startswith("pip ")
     assert _mlx_version(env) == "0.31.1"
     assert phases[0] == "creating" and phases[-1] == "done" and "installing" in phases
+
+
+def test_the_worker_code_runs_under_the_env(mlx_env: Env, shared_root: Path) -> None:
+    """End to end: gpumon's own probe, run by the env's interpreter with a PYTHONPATH that
+    holds gpumon alone, reports the pinned mlx (the monitor's own mlx, if any, stays out)."""
+    from gpumon.envs.launch import gpumon_package, gpumon_path, worker_environ
+
+    path = gpumon_path(shared_root)
+    assert [p.name for p in path.iterdir()] == ["gpumon"]
+    assert (path / "gpumon").resolve() == gpumon_package()
+    assert gpumon_path(shared_root) == path  # reused
+    r = subprocess.run(
+        [str(mlx_env.python), "-m", "gpumon.worker.probe", "mlx:cpu"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=shared_root,  # not the repo: the worker must find gpumon through PYTHONPATH
+        env=worker_environ(os.environ, path),
+    )
+    assert r.returncode == 0, r.stderr
+    (probe,) = json.loads(r.stdout.strip().splitlines()[-1])
+    assert probe["ok"], probe
+    assert probe["versions"]["mlx"] == "0.31.1"
