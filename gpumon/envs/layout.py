@@ -34,13 +34,14 @@ def default_root() -> Path:
 
 
 def env_root(override: str | os.PathLike[str] | None = None) -> Path:
-    """The cache root: explicit argument, then $GPUMON_ENV_DIR, then the platform default."""
+    """The cache root: explicit argument, then $GPUMON_ENV_DIR, then the platform default.
+    Always absolute: installers run with the root as their working directory."""
     if override:
-        return Path(override).expanduser()
+        return Path(override).expanduser().absolute()
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser()
-    return default_root()
+        return Path(env).expanduser().absolute()
+    return default_root().absolute()
 
 
 @dataclass(frozen=True, order=True)

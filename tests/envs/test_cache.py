@@ -293,3 +293,13 @@ def test_the_worker_code_runs_under_the_env(mlx_env: Env, shared_root: Path) -> 
     (probe,) = json.loads(r.stdout.strip().splitlines()[-1])
     assert probe["ok"], probe
     assert probe["versions"]["mlx"] == "0.31.1"
+
+
+def test_a_relative_cache_root_works(
+    mlx_request: EnvRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GPUMON_ENV_DIR", "rel/envs")
+    env = ensure(mlx_request)
+    assert env.path == tmp_path / "rel" / "envs" / mlx_request.key.name
+    assert _mlx_version(env) == "0.31.1"
