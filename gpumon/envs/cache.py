@@ -201,7 +201,8 @@ def _last_used(folder: Path) -> float:
 
 
 def list_envs(root: Path | None = None, *, sizes: bool = True) -> list[CachedEnv]:
-    """Every environment folder under the root (complete or not), sorted by name."""
+    """Every environment folder under the root (complete or not), sorted by name; folders
+    that are neither named like an environment nor carry its metadata are skipped."""
     root = layout.env_root(root)
     try:
         folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -213,15 +214,20 @@ def list_envs(root: Path | None = None, *, sizes: bool = True) -> list[CachedEnv
             "check GPUMON_ENV_DIR",
             kind="not-writable",
         ) from None
-    return [
-        CachedEnv(
-            path=p,
-            meta=metadata.read(p),
-            size_bytes=disk_usage(p) if sizes else 0,
-            last_used=_last_used(p),
+    out = []
+    for p in folders:
+        meta = metadata.read(p)
+        if meta is None and not layout.looks_like_env(p.name):
+            continue  # not one of ours: never listed, never pruned
+        out.append(
+            CachedEnv(
+                path=p,
+                meta=meta,
+                size_bytes=disk_usage(p) if sizes else 0,
+                last_used=_last_used(p),
+            )
         )
-        for p in folders
-    ]
+    return out
 
 
 def matching(spec: str, root: Path | None = None) -> list[CachedEnv]:

@@ -15,6 +15,7 @@ can always be rebuilt, so they are cache, not data.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,17 @@ class EnvKey:
     def label(self) -> str:
         """`mlx 0.31.1 (cpu, py3.11)` as progress and errors show it."""
         return f"{self.framework} {self.version} ({self.variant}, {self.python})"
+
+
+# What EnvKey.name produces; a folder that does not look like this and has no metadata is not
+# ours (GPUMON_ENV_DIR may point somewhere shared), so listing and pruning leave it alone.
+_NAME = re.compile(
+    r"^[a-z]+-[0-9][0-9A-Za-z.!+]*-[a-z]+-[a-z]+[0-9]+\.[0-9]+t?-[a-z]+-[A-Za-z0-9_]+$"
+)
+
+
+def looks_like_env(name: str) -> bool:
+    return bool(_NAME.match(name))
 
 
 def env_dir(root: Path, key: EnvKey) -> Path:

@@ -37,6 +37,20 @@ def test_an_incomplete_folder_is_listed_as_such(two_envs, fresh_root: Path) -> N
     assert sum(e.complete for e in listed.values()) == 2
 
 
+def test_folders_that_are_not_ours_are_left_alone(two_envs, fresh_root: Path) -> None:
+    # GPUMON_ENV_DIR may point at a folder that holds other things too.
+    for name in ("my-venv", "mlx-0.31.1", "notes"):
+        (fresh_root / name).mkdir()
+    assert len(list_envs(fresh_root)) == 2
+    result = prune(fresh_root, everything=True)
+    assert len(result.removed) == 2
+    assert sorted(p.name for p in fresh_root.iterdir() if not p.name.startswith(".")) == [
+        "mlx-0.31.1",
+        "my-venv",
+        "notes",
+    ]
+
+
 def test_remove_by_pin_takes_only_that_version(two_envs, fresh_root: Path) -> None:
     removed = remove("mlx@0.31.2", fresh_root)
     assert [e.meta.version for e in removed if e.meta] == ["0.31.2"]
