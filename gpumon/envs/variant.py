@@ -65,10 +65,6 @@ class InstallPlan:
     requirements: tuple[str, ...]
     extra_index_urls: tuple[str, ...] = ()
 
-    @property
-    def index_note(self) -> str:
-        return ", ".join(self.extra_index_urls)
-
 
 def install_plan(pin: FrameworkPin, variant: Variant) -> InstallPlan:
     if pin.framework == "mlx":
@@ -86,7 +82,3 @@ def install_plan(pin: FrameworkPin, variant: Variant) -> InstallPlan:
 def import_name(framework: str) -> str:
     """The module the smoke test imports after a build."""
     return {"mlx": "mlx.core", "torch": "torch"}[framework]
-
-
-def dist_name(framework: str) -> str:
-    return framework
