@@ -66,6 +66,18 @@ class PoolStarting(Event, tag="pool_starting", kw_only=True):
     attempt: int = 1
 
 
+class PoolPreparing(Event, tag="pool_preparing", kw_only=True):
+    """A pool's framework environment is being built (first use of `mlx@0.31.1`); published a
+    few times a second at most, with the installer's phase."""
+
+    pool: str
+    env: str  # "mlx 0.31.1 (cpu, py3.11)"
+    phase: str  # waiting | creating | resolving | downloading | installing | verifying | done
+    fraction: float | None = None  # within the phase, when the installer says
+    elapsed: float = 0.0  # seconds since the build started
+    message: str = ""
+
+
 class PoolReady(Event, tag="pool_ready", kw_only=True):
     pool: str
     pid: int
@@ -273,6 +285,7 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     SessionStart,
     SessionEnd,
     PoolStarting,
+    PoolPreparing,
     PoolReady,
     PoolFailed,
     Control,

@@ -7,7 +7,6 @@ Everywhere: faulthandler's Python stacks and the worker's stderr/stdout tails.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -167,32 +166,9 @@ def env_for_worker(fd: int, artifacts: Path, *, isolated: bool = False) -> dict[
     env["PYTHONUNBUFFERED"] = "1"
     # The worker must import the same gpumon as the monitor, wherever it was started from.
     if isolated:
-        env["PYTHONPATH"] = str(package_only_path())
-        env["PYTHONNOUSERSITE"] = "1"
-        env.pop("PYTHONHOME", None)
-        return env
+        from gpumon import envs
+
+        return envs.worker_environ(env, envs.gpumon_path())
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
-
-
-def package_only_path() -> Path:
-    """A folder that holds only a link to this gpumon package, for another interpreter's
-    PYTHONPATH. Beside an installed gpumon lie the monitor's other packages (its own mlx,
-    torch, numpy); the link brings gpumon's worker code without them."""
-    import hashlib
-
-    import platformdirs
-
-    pkg = Path(__file__).resolve().parents[1]
-    key = hashlib.sha256(str(pkg).encode()).hexdigest()[:12]
-    folder = Path(platformdirs.user_cache_dir("gpumon")) / "worker-path" / key
-    link = folder / "gpumon"
-    if not link.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".gpumon.{os.getpid()}"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        tmp.symlink_to(pkg, target_is_directory=True)
-        os.replace(tmp, link)  # atomic: two monitors racing both end with a good link
-    return folder

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -23,9 +24,10 @@ import psutil
 from gpumon import events as ev
 from gpumon import layout, protocol
 from gpumon.control import PoolCommand, Restart, SetThreads, Stop
+from gpumon.envs import EnvError
 from gpumon.fmt import plural
 from gpumon.spec import PoolConfig, validate_threads
-from gpumon.supervisor import backoff, capture, evidence, stall
+from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
 from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.channel import timeout_for
 from gpumon.supervisor.process import WorkerProcess, spawn
@@ -76,6 +78,7 @@ class Pool:
         self.exited = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._restart_task: asyncio.Task[None] | None = None
+        self._cancel_build: threading.Event | None = None
         self._background: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle -----------------------------------------------------------------
@@ -85,6 +88,7 @@ class Pool:
         self.stalled = False
         self.crash_id = None
         self.ready = None
+        self.worker = None
         self.exited = asyncio.Event()
         self.state = STARTING
         self.emit(ev.PoolStarting(pool=self.name, config=self.config, attempt=self.attempt))
@@ -93,14 +97,33 @@ class Pool:
         except capture.CaptureUnavailable as e:
             self._fail(e.message, e.fix)
             return
+        self._cancel_build = threading.Event()
+        try:
+            interp = await interpreter.resolve(self.config, self.emit, self._cancel_build)
+        except (interpreter.InterpreterError, EnvError) as e:
+            if self.stop_requested:  # the build was cancelled by a stop: not a failure
+                self._stopped("stopped while its environment was being built")
+            else:
+                self._fail(e.message, e.fix)
+            return
+        if self.stop_requested:
+            self._stopped("stopped before its worker started")
+            return
         try:
             # One folder per worker process for the whole session (restarts, sweep cells).
             artifacts = layout.claim_worker_dir(self.artifacts_root, self.name)
-            self.worker = await spawn(self.config, artifacts, plan, self._noise)
+            python = interp.python if interp.isolated else None
+            self.worker = await spawn(self.config, artifacts, plan, self._noise, python)
         except OSError as e:
             self._fail(f"could not start the worker process: {e.strerror or e}", _fix_for(e))
             return
+        self.worker.env = interp.env
         self._task = asyncio.create_task(self._supervise(self.worker), name=f"pool {self.name}")
+
+    def _stopped(self, reason: str) -> None:
+        self.state = STOPPED
+        self.emit(ev.PoolStopped(pool=self.name, reason=reason, ops_total=self.ops_total))
+        self.exited.set()
 
     def _fail(self, message: str, fix: str) -> None:
         self.state = FAILED
@@ -173,6 +196,12 @@ class Pool:
             )
             w.kill()
             return
+        wrong = interpreter.check_version(self.config, h.versions)
+        if wrong:
+            w.refused = True
+            self._fail(wrong, "leave out python= to let gpumon build that version's environment")
+            w.kill()
+            return
         w.hello = h
         w.pid = h.pid
         w.ready_at = time.monotonic()
@@ -196,6 +225,7 @@ class Pool:
             flop_per_op=h.flop_per_op,
             artifacts_dir=str(w.artifacts),
             interpreter=w.interpreter,
+            env=w.env,
         )
         self.config = msgspec.structs.replace(self.config, size=h.size, dtype=h.dtype)
         self.emit(self.ready)
@@ -267,7 +297,12 @@ class Pool:
             self._restart_task.cancel()
             self._restart_task = None
         self.stop_requested = True
+        if self._cancel_build is not None:
+            self._cancel_build.set()  # a build in progress ends; start() then says "stopped"
         w = self.worker
+        if w is None and self.state == STARTING:
+            await self.exited.wait()  # the interpreter is still being prepared
+            return
         if w is None or w.proc.returncode is not None or self.state in (STOPPED, FAILED):
             if self.state in (CRASHED, RESTARTING):
                 self.state = STOPPED

@@ -33,6 +33,7 @@ class WorkerProcess:
     artifacts: Path
     plan: capture.NativePlan
     interpreter: str = ""
+    env: str = ""  # the framework environment it runs in, for people ("" = gpumon's own)
     pid: int = 0  # gdb's pid until the worker's first Hello names the worker's own
     hello: protocol.Hello | None = None
     fatal: protocol.Fatal | None = None
