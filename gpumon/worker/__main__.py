@@ -19,7 +19,7 @@ import msgspec
 from gpumon import protocol
 from gpumon.spec import PoolConfig
 from gpumon.worker.backends import load
-from gpumon.worker.backends.base import BackendUnavailable, Workload
+from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
 from gpumon.worker.runtime import Channel, Runtime, exit_now
 from gpumon.worker.threadname import set_current_thread_name, set_parent_death_signal
 
@@ -51,6 +51,21 @@ def control_loop(chan: Channel, rt: Runtime, done: threading.Event) -> None:
     exit_now(0)
 
 
+def resolve_policy(backend: Backend, requested: str | None) -> str:
+    """None means the framework's own behaviour, which is never refused; a named policy must be
+    available here, and the fix offered instead is one that is."""
+    if requested is None:
+        return backend.default_policy()
+    why = backend.policies().get(requested, "")
+    if why:
+        raise BackendUnavailable(
+            f"policy {requested} is unavailable: {why}",
+            f"use --policy {backend.suggest_policy(requested)}, or leave --policy out for "
+            f"{backend.name}'s own default ({backend.default_policy()})",
+        )
+    return requested
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.faulthandler:
@@ -65,15 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             config = msgspec.json.decode(f.read(), type=PoolConfig)
         backend = load(config)
         choice = backend.setup()
-        size = config.size or backend.default_size()
+        size = config.size or backend.default_size(config.workload)
         dtype = config.dtype or backend.default_dtype()
-        workload = Workload(config.workload, size, dtype, config.policy, config.sync_every)
-        why = backend.policies().get(config.policy, "")
-        if why:
-            raise BackendUnavailable(
-                f"policy {config.policy} is unavailable: {why}",
-                "use --policy per-thread or --policy locked",
-            )
+        policy = resolve_policy(backend, config.policy)
+        workload = Workload(config.workload, size, dtype, policy, config.sync_every)
         backend.validate(workload, config.threads)
     except BackendUnavailable as e:
         chan.send(protocol.Fatal(message=e.message, fix=e.fix))

@@ -1,0 +1,58 @@
+"""The `generate` workload's model shape and its honest cost, shared by every framework.
+
+One op of `generate` is one decoding step of a tiny decoder-only transformer built from random
+weights: embed the last token, run a few attention+MLP layers over a per-thread KV cache, take
+logits over the vocabulary and sample the next token with the framework's *global* random
+state. That last part is what parallel inference servers do when several threads sample tokens,
+and it is the pattern that kills MLX <= 0.31.1 (a random state shared by every thread is one
+lazy graph that two threads evaluate at once; see docs and tests/engine/test_mlx_policies.py).
+
+Nothing here imports a framework, so the supervisor side and the tests can reason about FLOPs
+and memory without torch or mlx.
+"""
+
+from __future__ import annotations
+
+VOCAB = 1024  # token ids 0..VOCAB-1; logits are a (1, VOCAB) row per step
+LAYERS = 2
+CONTEXT = 128  # KV cache length; a full cache starts a new sequence, as a server's next request
+MLP_MULT = 4  # MLP hidden width = MLP_MULT * size, as in most decoders
+HEAD_DIM = 64
+BOS = 0  # the token every sequence starts from
+
+
+def heads(size: int) -> int:
+    """Attention heads for a model width: 64-wide heads when they divide it, else one head."""
+    return size // HEAD_DIM if size % HEAD_DIM == 0 else 1
+
+
+def mean_context() -> float:
+    """Average number of cached positions a step attends to: 1, 2, ... CONTEXT, then reset."""
+    return (CONTEXT + 1) / 2
+
+
+def flop_per_token(size: int) -> float:
+    """Multiply-add FLOPs (2 per multiply-add) of one decoding step at width d = size.
+
+    Per layer:  q,k,v projection 2*d*3d = 6d^2; output projection 2d^2;
+                MLP up and down 2 * 2*d*(4d) = 16d^2;
+                attention scores q.K^T 2*t*d and the weighted sum of V 2*t*d, with t the
+                cached positions (averaged over a sequence: (CONTEXT+1)/2).
+    Head:       logits 2*d*VOCAB.
+    Total = LAYERS * (24 d^2 + 4 t d) + 2 d VOCAB. The embedding lookup is a gather (0 FLOPs);
+    norms, softmax, GELU and sampling are O(d + VOCAB) element-wise work and left out, so the
+    figure slightly *under*states the work rather than inflating it.
+    """
+    d = float(size)
+    per_layer = (6 + 2 + 2 * 2 * MLP_MULT) * d * d + 4 * mean_context() * d
+    return LAYERS * per_layer + 2 * d * VOCAB
+
+
+def bytes_per_thread(size: int, itemsize: int) -> int:
+    """One thread's model: embedding and output head, LAYERS x (qkv, out, MLP) weights, a full
+    KV cache, and a few activation rows (the logits dominate them)."""
+    d = size
+    weights = 2 * VOCAB * d + LAYERS * (3 * d * d + d * d + 2 * MLP_MULT * d * d)
+    cache = LAYERS * 2 * CONTEXT * d
+    activations = 4 * (MLP_MULT * d + VOCAB) + heads(size) * CONTEXT
+    return (weights + cache + activations) * itemsize
