@@ -83,6 +83,15 @@ def bytes_per_thread(kind: str, size: int, itemsize: int) -> int:
 ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
+def suggest_policy(reasons: dict[str, str], default: str, refused: str) -> str:
+    """The policy to offer instead of `refused`: the default when it is available, else the
+    first available one; never `refused` itself, so an error and its fix cannot disagree."""
+    for cand in (default, "per-thread", "shared", "locked"):
+        if cand != refused and reasons.get(cand) == "":
+            return cand
+    return "locked"  # gpumon's own lock works on every backend
+
+
 def free_host_memory() -> int | None:
     try:
         if sys.platform.startswith("linux"):
@@ -174,13 +183,7 @@ class Backend(ABC):
         return "per-thread"
 
     def suggest_policy(self, refused: str) -> str:
-        """The policy to offer instead of `refused`: the default when it is available, else the
-        first available one; never `refused` itself, so an error and its fix cannot disagree."""
-        reasons = self.policies()
-        for cand in (self.default_policy(), "per-thread", "shared", "locked"):
-            if cand != refused and reasons.get(cand) == "":
-                return cand
-        return "locked"
+        return suggest_policy(self.policies(), self.default_policy(), refused)
 
     def validate(self, workload: Workload, threads: int) -> None:
         """Raise BackendUnavailable if the workload cannot run (dtype, memory)."""
