@@ -31,21 +31,27 @@ def mean_context() -> float:
     return (CONTEXT + 1) / 2
 
 
-def flop_per_token(size: int) -> float:
-    """Multiply-add FLOPs (2 per multiply-add) of one decoding step at width d = size.
+def flop_at(size: int, context: int) -> float:
+    """Multiply-add FLOPs (2 per multiply-add) of one decoding step at width d = size that
+    attends to `context` cached positions (t), this step's own included.
 
     Per layer:  q,k,v projection 2*d*3d = 6d^2; output projection 2d^2;
                 MLP up and down 2 * 2*d*(4d) = 16d^2;
-                attention scores q.K^T 2*t*d and the weighted sum of V 2*t*d, with t the
-                cached positions (averaged over a sequence: (CONTEXT+1)/2).
+                attention scores q.K^T 2*t*d and the weighted sum of V 2*t*d.
     Head:       logits 2*d*VOCAB.
     Total = LAYERS * (24 d^2 + 4 t d) + 2 d VOCAB. The embedding lookup is a gather (0 FLOPs);
     norms, softmax, GELU and sampling are O(d + VOCAB) element-wise work and left out, so the
     figure slightly *under*states the work rather than inflating it.
     """
     d = float(size)
-    per_layer = (6 + 2 + 2 * 2 * MLP_MULT) * d * d + 4 * mean_context() * d
+    per_layer = (6 + 2 + 2 * 2 * MLP_MULT) * d * d + 4 * context * d
     return LAYERS * per_layer + 2 * d * VOCAB
+
+
+def flop_per_token(size: int) -> float:
+    """flop_at averaged over a sequence (t = 1 .. CONTEXT, then a new one): the constant a pool
+    reports, so FLOP/s = tokens/s x this."""
+    return flop_at(size, 0) + LAYERS * 4 * mean_context() * size
 
 
 def bytes_per_thread(size: int, itemsize: int) -> int:
