@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import msgspec
 import pytest
 
 from gpumon import events as ev
@@ -121,6 +122,19 @@ def test_a_refused_policy_names_an_available_fix(tmp_path) -> None:
         assert w.fatal is not None, "torch on cpu has no streams to share"
         assert "no streams" in w.fatal.message
         assert "--policy per-thread" in w.fatal.fix and "shared" not in w.fatal.fix
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the supervisor records Crash.policy from PoolConfig.policy, which is None (the "
+    "framework's default) until an Ack; it needs the resolved policy from Hello or a Sample",
+)
+async def test_a_crash_before_any_command_records_the_resolved_policy(artifacts) -> None:
+    async with Session(["fault,native=off,fault-rate=50,threads=2"], artifacts) as s:
+        await wait_for(lambda: s.of(ev.Crash), 60, what="the crash")
+    (crash,) = s.of(ev.Crash)
+    assert crash.policy == "per-thread"
+    assert ev.decode(msgspec.json.encode(crash)) == crash  # a None would make the log unreadable
 
 
 # ---- MLX 0.31.1 in its own env ---------------------------------------------------------
