@@ -9,6 +9,7 @@ from gpumon import events as ev
 from gpumon.worker.backends import generate_shape as shape
 from gpumon.worker.backends.base import bytes_per_thread, flop_per_op
 from tests.conftest import wait_for
+from tests.engine.config_session import ConfigSession, default_policy
 from tests.engine.helpers import Session
 
 pytestmark = pytest.mark.timeout(180)
@@ -88,7 +89,8 @@ def test_mlx_samples_from_the_global_random_state_and_resets_a_full_cache() -> N
 @pytest.mark.parametrize("spec", ["torch:cpu", "mlx:cpu"])
 async def test_generate_pool_runs_at_one_and_two_threads(spec: str, artifacts) -> None:
     size = 64
-    async with Session([f"{spec},workload=generate,size={size}"], artifacts) as s:
+    cfg = default_policy(f"{spec},workload=generate,size={size}")
+    async with ConfigSession([cfg], artifacts) as s:
         await wait_for(lambda: len(s.samples(spec)) >= 5, 120, what="first samples")
         ready = s.of(ev.PoolReady, spec)[0]
         assert ready.flop_per_op == shape.flop_per_token(size) > 0

@@ -19,7 +19,7 @@ from gpumon.spec import POLICIES, PoolConfig
 from gpumon.worker.backends import mlx_policies
 from gpumon.worker.backends.base import suggest_policy
 from tests.conftest import wait_for
-from tests.engine.helpers import Session
+from tests.engine.config_session import ConfigSession, default_policy
 from tests.engine.worker_harness import WorkerRun
 from tests.envs_helper import require_env
 
@@ -99,7 +99,7 @@ def test_the_fix_for_a_refused_policy_names_one_that_is_available(reasons) -> No
 async def test_installed_mlx_resolves_its_default_and_offers_every_policy(artifacts) -> None:
     mx = pytest.importorskip("mlx.core")
     name = "mlx:cpu"
-    async with Session([f"{name},size=32"], artifacts) as s:
+    async with ConfigSession([default_policy(f"{name},size=32")], artifacts) as s:
         await wait_for(lambda: len(s.samples(name)) >= 3, 120, what="samples")
         ready = s.of(ev.PoolReady, name)[0]
         want = mlx_policies.plan(mx.__version__, hasattr(mx, "new_thread_unsafe_stream"))
@@ -130,9 +130,11 @@ def test_a_refused_policy_names_an_available_fix(tmp_path) -> None:
     "framework's default) until an Ack; it needs the resolved policy from Hello or a Sample",
 )
 async def test_a_crash_before_any_command_records_the_resolved_policy(artifacts) -> None:
-    async with Session(["fault,native=off,fault-rate=50,threads=2"], artifacts) as s:
+    cfg = default_policy("fault,native=off,fault-rate=50,threads=2")
+    async with ConfigSession([cfg], artifacts) as s:
         await wait_for(lambda: s.of(ev.Crash), 60, what="the crash")
-    (crash,) = s.of(ev.Crash)
+    crashes = s.of(ev.Crash)
+    (crash,) = crashes
     assert crash.policy == "per-thread"
     assert ev.decode(msgspec.json.encode(crash)) == crash  # a None would make the log unreadable
 
@@ -148,6 +150,7 @@ def old_mlx_config(**kw: object) -> PoolConfig:
         "workload": "generate",
         "size": 64,
         "native_stacks": "off",
+        "policy": None,  # the framework's own default, resolved by the worker
     }
     base.update(kw)
     return PoolConfig(**base)  # type: ignore[arg-type]
