@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -157,9 +158,9 @@ class WorkerRun:
             return None
         return self.exit_at - self.hello_at
 
-    def wait_for(self, pred: object, timeout: float) -> bool:
+    def wait_for(self, pred: Callable[[], object], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while not pred():  # type: ignore[operator]
+        while not pred():
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)

@@ -4,8 +4,10 @@ One op of `generate` is one decoding step of a tiny decoder-only transformer bui
 weights: embed the last token, run a few attention+MLP layers over a per-thread KV cache, take
 logits over the vocabulary and sample the next token with the framework's *global* random
 state. That last part is what parallel inference servers do when several threads sample tokens,
-and it is the pattern that kills MLX <= 0.31.1 (a random state shared by every thread is one
-lazy graph that two threads evaluate at once; see docs and tests/engine/test_mlx_policies.py).
+and it is the pattern that kills MLX <= 0.31.1: there the default random key is one lazy array
+shared by every thread, so two threads evaluate the same graph at once (SIGSEGV in
+mlx::core::eval_impl within ~0.2 s at 2 threads on CPU, whatever the streams). MLX 0.31.2 made
+that key thread-local. tests/engine/test_mlx_policies.py reproduces both.
 
 Nothing here imports a framework, so the supervisor side and the tests can reason about FLOPs
 and memory without torch or mlx.

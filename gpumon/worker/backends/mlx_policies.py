@@ -51,6 +51,8 @@ def shares_default_stream(version: str) -> bool:
 
 @dataclass(frozen=True)
 class Plan:
+    # True where every thread shares one default stream by design (MLX < 0.31.2)
+    shared_default_stream: bool
     default: str
     # policy -> "" when available, else why not (shown to the user as is)
     reasons: dict[str, str]
@@ -90,7 +92,7 @@ def plan(
                 f"thread arrived in 0.31.2), and a stream of its own made with mx.new_stream "
                 f"failed on a worker thread: {per_thread_error}"
             )
-        return Plan("shared", reasons, how)
+        return Plan(True, "shared", reasons, how)
     how = {
         "per-thread": f"each thread's own default stream: MLX's own behaviour since 0.31.2 "
         f"(mlx {v})",
@@ -108,7 +110,7 @@ def plan(
                 f"cannot be used here ({shared_error}); mx.new_thread_unsafe_stream, which "
                 f"can be shared, arrived in {UNSAFE_STREAM_RELEASE}"
             )
-    return Plan("per-thread", reasons, how)
+    return Plan(False, "per-thread", reasons, how)
 
 
 # ---- probes: small real runs on a helper thread -------------------------------------------
@@ -167,7 +169,7 @@ class Streams:
         self.mx = mx
         self.device = device
         self.plan = p
-        self.legacy = p.default == "shared"  # every thread shares the default stream
+        self.legacy = p.shared_default_stream
         self._shared = shared
         self._lock = threading.Lock()
         self._local = threading.local()
