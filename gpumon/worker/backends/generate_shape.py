@@ -28,6 +28,26 @@ def heads(size: int) -> int:
     return size // HEAD_DIM if size % HEAD_DIM == 0 else 1
 
 
+def layer_shapes(size: int) -> list[tuple[int, int, float]]:
+    """(rows, cols, init scale) of one layer's weights, in the order a layer uses them. Scales
+    of 1/sqrt(fan-in) keep random activations near unit size through the layers."""
+    d, hidden = size, MLP_MULT * size
+    return [
+        (d, 3 * d, d**-0.5),  # q, k, v projections side by side
+        (d, d, d**-0.5),  # attention output
+        (d, hidden, d**-0.5),  # MLP up
+        (hidden, d, hidden**-0.5),  # MLP down
+    ]
+
+
+def embed_shape(size: int) -> tuple[int, int, float]:
+    return (VOCAB, size, 1.0)
+
+
+def head_shape(size: int) -> tuple[int, int, float]:
+    return (size, VOCAB, size**-0.5)
+
+
 def mean_context() -> float:
     """Average number of cached positions a step attends to: 1, 2, ... CONTEXT, then reset."""
     return (CONTEXT + 1) / 2
@@ -60,7 +80,8 @@ def bytes_per_thread(size: int, itemsize: int) -> int:
     """One thread's model: embedding and output head, LAYERS x (qkv, out, MLP) weights, a full
     KV cache, and a few activation rows (the logits dominate them)."""
     d = size
-    weights = 2 * VOCAB * d + LAYERS * (3 * d * d + d * d + 2 * MLP_MULT * d * d)
+    shapes = [embed_shape(d), head_shape(d)] + LAYERS * layer_shapes(d)
+    weights = sum(rows * cols for rows, cols, _ in shapes)
     cache = LAYERS * 2 * CONTEXT * d
     activations = 4 * (MLP_MULT * d + VOCAB) + heads(size) * CONTEXT
     return (weights + cache + activations) * itemsize

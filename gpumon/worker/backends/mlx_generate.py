@@ -22,7 +22,6 @@ class MlxDecoder:
         self.size = size
         self.heads = shape.heads(size)
         dt = getattr(mx, dtype)
-        d, hidden = size, shape.MLP_MULT * size
         key = mx.random.key(seed)
 
         def rand(rows: int, cols: int, scale: float) -> Any:
@@ -31,17 +30,11 @@ class MlxDecoder:
             return (mx.random.normal((rows, cols), key=sub) * scale).astype(dt)
 
         with mx.stream(stream):
-            self.embed = rand(shape.VOCAB, d, 1.0)
+            self.embed = rand(*shape.embed_shape(size))
             self.layers = [
-                (
-                    rand(d, 3 * d, d**-0.5),  # q, k, v projections side by side
-                    rand(d, d, d**-0.5),  # attention output
-                    rand(d, hidden, d**-0.5),  # MLP up
-                    rand(hidden, d, hidden**-0.5),  # MLP down
-                )
-                for _ in range(shape.LAYERS)
+                tuple(rand(*s) for s in shape.layer_shapes(size)) for _ in range(shape.LAYERS)
             ]
-            self.head = rand(d, shape.VOCAB, d**-0.5)
+            self.head = rand(*shape.head_shape(size))
             mx.eval(self.embed, self.head, *[w for layer in self.layers for w in layer])
         self._reset()
 

@@ -22,24 +22,17 @@ class TorchDecoder:
         self.size = size
         self.heads = shape.heads(size)
         dt = getattr(torch, dtype)
-        d, hidden = size, shape.MLP_MULT * size
         gen = torch.Generator(device="cpu").manual_seed(seed)
 
         def rand(rows: int, cols: int, scale: float) -> Any:
             return (torch.randn(rows, cols, generator=gen) * scale).to(device, dt)
 
-        self.embed = rand(shape.VOCAB, d, 1.0)
+        self.embed = rand(*shape.embed_shape(size))
         self.layers = [
-            (
-                rand(d, 3 * d, d**-0.5),  # q, k, v projections side by side
-                rand(d, d, d**-0.5),  # attention output
-                rand(d, hidden, d**-0.5),  # MLP up
-                rand(hidden, d, hidden**-0.5),  # MLP down
-            )
-            for _ in range(shape.LAYERS)
+            tuple(rand(*s) for s in shape.layer_shapes(size)) for _ in range(shape.LAYERS)
         ]
-        self.head = rand(d, shape.VOCAB, d**-0.5)
-        self.keys = torch.zeros(shape.LAYERS, shape.CONTEXT, d, device=device, dtype=dt)
+        self.head = rand(*shape.head_shape(size))
+        self.keys = torch.zeros(shape.LAYERS, shape.CONTEXT, size, device=device, dtype=dt)
         self.values = torch.zeros_like(self.keys)
         self.length = 0
         self.token = shape.BOS
