@@ -22,7 +22,7 @@ DEVICES: dict[str, tuple[str, ...]] = {
     "torch": ("mps", "cuda", "cpu"),
     "fault": ("cpu",),
 }
-WORKLOADS = ("matmul", "mlp")
+WORKLOADS = ("matmul", "mlp", "generate")
 DTYPES = ("float32", "float16", "bfloat16")
 POLICIES = ("per-thread", "shared", "locked")
 # segv/abort: the process dies; hang: it stops answering; raise: one worker thread fails with
@@ -63,7 +63,11 @@ class PoolConfig(msgspec.Struct, frozen=True, kw_only=True):
     workload: str = "matmul"
     size: int | None = None  # None: a default that suits the device
     dtype: str | None = None  # None: float32 on CPU, bfloat16 on GPUs
-    policy: str = "per-thread"
+    # None: the framework's own behaviour (MLX < 0.31.2: shared; otherwise per-thread); the
+    # worker resolves it and reports the policy it chose in every Sample and Ack. The default
+    # becomes None once the supervisor records the resolved policy (a Crash before any Ack
+    # would carry None, which the session log cannot load back).
+    policy: str | None = "per-thread"
     # Ops between synchronisations; 1 means every measured op waited for the device.
     sync_every: int = 1
     fault: FaultConfig | None = None

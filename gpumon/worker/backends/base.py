@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gpumon.spec import PoolConfig
+from gpumon.worker.backends import generate_shape
 
 # mlp workload shape: a fixed batch through a fixed depth, so FLOP/op depends on size only.
 MLP_BATCH = 256
@@ -27,7 +28,7 @@ class BackendUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Workload:
-    kind: str  # matmul | mlp
+    kind: str  # matmul | mlp | generate
     size: int
     dtype: str
     policy: str
@@ -46,10 +47,13 @@ class DeviceChoice:
 @dataclass
 class ThreadState:
     """One worker thread's tensors, and the stream it submits to (a torch.cuda.Stream, an MLX
-    Stream or Device, or None where the device has no streams)."""
+    Stream or Device, or None where the device has no streams). `generate` keeps its model
+    (weights and KV cache) in `model` and has no `inputs`."""
 
-    inputs: tuple[Any, ...]
+    kind: str
+    inputs: tuple[Any, ...] = ()
     stream: Any = None
+    model: Any = None
 
 
 class RuntimeView(Protocol):
@@ -62,6 +66,8 @@ class RuntimeView(Protocol):
 def flop_per_op(kind: str, size: int) -> float:
     if kind == "matmul":
         return 2.0 * size**3  # addmm: N^3 multiply-adds; the N^2 add is noise
+    if kind == "generate":
+        return generate_shape.flop_per_token(size)  # one op is one token
     return MLP_LAYERS * 2.0 * MLP_BATCH * size**2
 
 
@@ -69,10 +75,21 @@ def bytes_per_thread(kind: str, size: int, itemsize: int) -> int:
     """Device memory one worker thread's tensors need (inputs, weights, one live output)."""
     if kind == "matmul":
         return 4 * size * size * itemsize
+    if kind == "generate":
+        return generate_shape.bytes_per_thread(size, itemsize)
     return (MLP_LAYERS * size * size + 3 * MLP_BATCH * size) * itemsize
 
 
 ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+def suggest_policy(reasons: dict[str, str], default: str, refused: str) -> str:
+    """The policy to offer instead of `refused`: the default when it is available, else the
+    first available one; never `refused` itself, so an error and its fix cannot disagree."""
+    for cand in (default, "per-thread", "shared", "locked"):
+        if cand != refused and reasons.get(cand) == "":
+            return cand
+    return "locked"  # gpumon's own lock works on every backend
 
 
 def free_host_memory() -> int | None:
@@ -144,7 +161,11 @@ class Backend(ABC):
     def is_gpu(self) -> bool:
         return False
 
-    def default_size(self) -> int:
+    def default_size(self, kind: str = "matmul") -> int:
+        if kind == "generate":
+            # A decoding step is a chain of small matrix-vector products: per-op overhead, not
+            # FLOPs, sets its pace, so a width near a small model's keeps tokens/s meaningful.
+            return 1024 if self.is_gpu() else 256
         return 4096 if self.is_gpu() else 512
 
     def default_dtype(self) -> str:
@@ -156,6 +177,13 @@ class Backend(ABC):
     def policies(self) -> dict[str, str]:
         """Policy -> "" when available, else why not (shown to the user as is)."""
         return {"per-thread": "", "shared": "", "locked": ""}
+
+    def default_policy(self) -> str:
+        """The framework's own behaviour, used when a pool names no policy; never refused."""
+        return "per-thread"
+
+    def suggest_policy(self, refused: str) -> str:
+        return suggest_policy(self.policies(), self.default_policy(), refused)
 
     def validate(self, workload: Workload, threads: int) -> None:
         """Raise BackendUnavailable if the workload cannot run (dtype, memory)."""

@@ -83,7 +83,7 @@ class FaultBackend(Backend):
             {"python": sys.version.split()[0]},
         )
 
-    def default_size(self) -> int:
+    def default_size(self, kind: str = "matmul") -> int:
         return 64  # KiB hashed per op: about 0.1 ms, cheap next to a real workload
 
     def default_dtype(self) -> str:

@@ -1,9 +1,9 @@
 """MLX pools: Metal GPU on macOS, CUDA when the CUDA build is installed, else CPU.
 
-Threads follow MLX's current thread model (0.31.2+): each thread builds and evaluates its own
-arrays on its own default stream and calls `mx.clear_streams()` before it exits. `shared`
-reproduces the pre-0.31.2 behaviour with one `mx.new_thread_unsafe_stream` used by every
-thread and no lock, which is exactly the unsafe pattern behind ml-explore/mlx #2067/#3078.
+Threads build and evaluate their own arrays on the stream their policy gives them (see
+mlx_policies.py for what each policy means on each MLX version) and call `mx.clear_streams()`
+before they exit where MLX has it. Only APIs present since mlx 0.30 are assumed: gpumon must
+start on the old versions whose threading bugs it exists to show.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from gpumon.worker.backends import mlx_policies
 from gpumon.worker.backends.base import (
     MLP_BATCH,
     MLP_LAYERS,
@@ -19,21 +20,33 @@ from gpumon.worker.backends.base import (
     DeviceChoice,
     ThreadState,
     Workload,
+    check_fits,
+    cpu_name,
 )
+from gpumon.worker.backends.mlx_generate import MlxDecoder, gelu
 
 INSTALL_FIX = (
     "install it with: pip install 'gpumon[mlx]' (macOS: mlx; Linux CPU: mlx[cpu]; "
     "Linux CUDA: mlx[cuda])"
 )
-PER_THREAD_STREAMS = (0, 31, 2)  # first release with a default stream per thread
 
 
-def version_tuple(v: str) -> tuple[int, ...]:
-    out = []
-    for part in v.split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        out.append(int(digits) if digits else 0)
-    return tuple(out)
+def _device_info(mx: Any) -> dict[str, Any]:
+    """mx.device_info where it exists, mx.metal.device_info on older builds; {} if neither."""
+    for fn in (getattr(mx, "device_info", None), getattr(mx.metal, "device_info", None)):
+        if fn is None:
+            continue
+        try:
+            return dict(fn())
+        except (RuntimeError, AttributeError, TypeError, ValueError):
+            continue
+    return {}
+
+
+def _memory_fn(mx: Any, what: str) -> Any:
+    """mx.get_<what>_memory, or the older mx.metal.get_<what>_memory."""
+    name = f"get_{what}_memory"
+    return getattr(mx, name, None) or getattr(mx.metal, name, None)
 
 
 class MlxBackend(Backend):
@@ -69,64 +82,65 @@ class MlxBackend(Backend):
                 )
             self.mx_device, reason = mx.gpu, "requested"
         self.gpu_kind = gpu_kind if self.mx_device == mx.gpu else None
-        name = "?"
-        try:
-            info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
-            name = str(info.get("device_name", "?"))
-        except (RuntimeError, AttributeError, TypeError):
-            pass
-        if self.gpu_kind is None:
-            from gpumon.worker.backends.base import cpu_name
-
+        if self.gpu_kind:
+            name = f"{_device_info(mx).get('device_name', '?')} ({self.gpu_kind})"
+        else:
             name = cpu_name()
         dev = "gpu" if self.gpu_kind else "cpu"
-        if self.gpu_kind:
-            name = f"{name} ({self.gpu_kind})"
-        self.version = mx.__version__
-        versions = {"mlx": mx.__version__, "python": sys.version.split()[0]}
-        self._shared_stream = None
-        return DeviceChoice(dev, name, reason, f"mlx {mx.__version__}", versions)
+        self.version = str(getattr(mx, "__version__", "0"))
+        self._dtypes_ok: set[str] = set()
+        self.streams = self._plan_streams()
+        for policy, how in self.streams.plan.how.items():
+            # For the stderr log that goes with every crash record: what a policy meant here.
+            print(f"gpumon mlx {self.version}: {policy} = {how}", file=sys.stderr, flush=True)
+        versions = {"mlx": self.version, "python": sys.version.split()[0]}
+        return DeviceChoice(dev, name, reason, f"mlx {self.version}", versions)
+
+    def _plan_streams(self) -> mlx_policies.Streams:
+        """Probe only what this version leaves in doubt; the default behaviour is never probed."""
+        mx, dev = self.mx, self.mx_device
+        unsafe = hasattr(mx, "new_thread_unsafe_stream")
+        per_thread_err = shared_err = None
+        shared = None
+        if mlx_policies.shares_default_stream(self.version):
+            per_thread_err = mlx_policies.probe_own_stream(mx, dev)
+        elif not unsafe:
+            shared, shared_err = mlx_policies.probe_cross_thread_stream(mx, dev)
+        plan = mlx_policies.plan(self.version, unsafe, per_thread_err, shared_err)
+        return mlx_policies.Streams(mx, dev, plan, shared=None if shared_err else shared)
 
     def is_gpu(self) -> bool:
         return self.gpu_kind is not None
 
-    def default_size(self) -> int:
+    def default_size(self, kind: str = "matmul") -> int:
+        if kind == "generate" or self.is_gpu():
+            return super().default_size(kind)
         # MLX's CPU GEMM is far slower than torch's here (about 6 GFLOP/s at 512 on 2 cores);
         # 256 keeps a CPU pool at tens of ops/s so the live view has something to show.
-        return 4096 if self.is_gpu() else 256
+        return 256
 
     def policies(self) -> dict[str, str]:
-        v = version_tuple(self.version)
-        pol = {"per-thread": "", "shared": "", "locked": ""}
-        if v < PER_THREAD_STREAMS:
-            pol["per-thread"] = (
-                f"mlx {self.version} shares one default stream between threads "
-                "(per-thread streams arrived in 0.31.2)"
-            )
-        if not hasattr(self.mx, "new_thread_unsafe_stream"):
-            pol["shared"] = (
-                f"mlx {self.version} has no mx.new_thread_unsafe_stream (added in 0.32.0)"
-            )
-        return pol
+        return dict(self.streams.plan.reasons)
+
+    def default_policy(self) -> str:
+        return self.streams.plan.default
 
     def validate(self, workload: Workload, threads: int) -> None:
         if self.gpu_kind is None:
             super().validate(workload, threads)
         else:
-            from gpumon.worker.backends.base import check_fits
-
-            limit = None
+            info = _device_info(self.mx)
             try:
-                info = self.mx.device_info()
-                limit = (
-                    int(
-                        info.get("max_recommended_working_set_size") or info.get("memory_size") or 0
-                    )
-                    or None
+                limit = int(
+                    info.get("max_recommended_working_set_size") or info.get("memory_size") or 0
                 )
-            except (RuntimeError, AttributeError, TypeError, ValueError):
-                pass
-            check_fits(workload.kind, workload.size, workload.dtype, threads, limit, "GPU")
+            except (TypeError, ValueError):
+                limit = 0
+            check_fits(workload.kind, workload.size, workload.dtype, threads, limit or None, "GPU")
+        if workload.dtype in self._dtypes_ok:
+            # Proven once is enough: a second probe would race the running threads' evals on
+            # versions where every thread shares the default stream.
+            return
         mx = self.mx
         try:
             with mx.stream(self.mx_device):
@@ -138,20 +152,18 @@ class MlxBackend(Backend):
                 f"mlx cannot run {workload.dtype} on {self.mx_device}: {first}",
                 "use --dtype float32",
             ) from None
-
-    def _stream_for(self, policy: str) -> Any:
-        if policy == "shared" and hasattr(self.mx, "new_thread_unsafe_stream"):
-            if self._shared_stream is None:
-                self._shared_stream = self.mx.new_thread_unsafe_stream(self.mx_device)
-            return self._shared_stream
-        # A Device as stream argument means "this thread's default stream on that device".
-        return self.mx_device
+        self._dtypes_ok.add(workload.dtype)
 
     def new_thread_state(self, workload: Workload, slot: int) -> ThreadState:
         mx = self.mx
-        stream = self._stream_for(workload.policy)
+        stream = self.streams.for_policy(workload.policy)
+        if workload.kind == "generate":
+            model = MlxDecoder(mx, workload.size, workload.dtype, stream, seed=1000 + slot)
+            return ThreadState("generate", stream=stream, model=model)
         dt = getattr(mx, workload.dtype)
         n = workload.size
+        # A per-thread key, never the global random state: building inputs must be safe on
+        # every version, so only the workload itself decides whether threads share state.
         key = mx.random.key(1000 + slot)
 
         def rand(*shape: int) -> Any:
@@ -165,12 +177,17 @@ class MlxBackend(Backend):
             else:
                 inputs = (rand(MLP_BATCH, n), *[rand(n, n) for _ in range(MLP_LAYERS)])
             mx.eval(*inputs)
-        return ThreadState(inputs, stream)
+        return ThreadState(workload.kind, inputs, stream)
 
     def run_ops(self, state: ThreadState, n: int) -> None:
         mx = self.mx
         s = state.stream
-        if len(state.inputs) == 3:
+        if state.kind == "generate":
+            # Each token needs the one before it on the host, so every step waits anyway.
+            for _ in range(n):
+                state.model.step()
+            return
+        if state.kind == "matmul":
             # explicit stream= rather than a `with mx.stream()` per op: cheaper per call
             c, a, b = state.inputs
             outs = [mx.addmm(c, a, b, stream=s) for _ in range(n)]
@@ -181,29 +198,23 @@ class MlxBackend(Backend):
                 for _ in range(n):
                     h = x
                     for w in ws:
-                        h = _gelu(mx, h @ w)
+                        h = gelu(mx, h @ w)
                     outs.append(h)
         # mx.eval blocks until the results exist: an op counts once the device is done.
         mx.eval(*outs)
 
     def thread_exit(self, state: ThreadState) -> None:
         # Streams and their command encoders belong to this thread; release them here, as
-        # MLX asks, instead of leaving them to interpreter shutdown.
+        # MLX asks (0.32 on CPU aborts at exit otherwise), instead of at interpreter shutdown.
         if hasattr(self.mx, "clear_streams"):
             self.mx.clear_streams()
 
     def memory(self) -> tuple[dict[str, int], str]:
         mx = self.mx
-        return (
-            {
-                "active": mx.get_active_memory(),
-                "peak": mx.get_peak_memory(),
-                "cache": mx.get_cache_memory(),
-            },
-            "mlx.core.get_active_memory/get_peak_memory/get_cache_memory",
-        )
-
-
-def _gelu(mx: Any, x: Any) -> Any:
-    # tanh approximation from core ops, so it runs on whatever stream is current
-    return 0.5 * x * (1 + mx.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
+        out: dict[str, int] = {}
+        for what in ("active", "peak", "cache"):
+            fn = _memory_fn(mx, what)
+            if fn is not None:
+                out[what] = int(fn())
+        where = "mlx.core" if hasattr(mx, "get_active_memory") else "mlx.core.metal"
+        return out, f"{where}.get_active_memory/get_peak_memory/get_cache_memory"

@@ -16,6 +16,7 @@ from gpumon.worker.backends.base import (
     check_fits,
     cpu_name,
 )
+from gpumon.worker.backends.torch_generate import TorchDecoder
 
 INSTALL_FIX = (
     "install it with: pip install 'gpumon[torch]' (on Linux run `pip install torch==2.13.0` "
@@ -99,6 +100,10 @@ class TorchBackend(Backend):
             pol["per-thread"] = "torch.mps has one command queue for all threads"
         return pol
 
+    def default_policy(self) -> str:
+        # On MPS every thread's work already shares one queue: that is torch's own behaviour.
+        return "shared" if self.device.type == "mps" else "per-thread"
+
     def validate(self, workload: Workload, threads: int) -> None:
         torch = self.torch
         if self.device.type == "cuda":
@@ -129,6 +134,13 @@ class TorchBackend(Backend):
                 if workload.policy == "per-thread"
                 else torch.cuda.default_stream(self.device)
             )
+        if stream is not None:
+            torch.cuda.set_stream(stream)  # current stream is per thread: set it once
+        if workload.kind == "generate":
+            model = TorchDecoder(
+                torch, self.device, workload.size, workload.dtype, seed=1000 + slot
+            )
+            return ThreadState("generate", stream=stream, model=model)
         dt = getattr(torch, workload.dtype)
         n = workload.size
         gen = torch.Generator(device="cpu").manual_seed(1000 + slot)
@@ -136,18 +148,22 @@ class TorchBackend(Backend):
         def rand(*shape: int) -> Any:
             return (torch.randn(*shape, generator=gen) / n**0.5).to(self.device, dt)
 
-        if stream is not None:
-            torch.cuda.set_stream(stream)  # current stream is per thread: set it once
         if workload.kind == "matmul":
             inputs: tuple[Any, ...] = (rand(n, n), rand(n, n), rand(n, n))
         else:
             inputs = (rand(MLP_BATCH, n), *[rand(n, n) for _ in range(MLP_LAYERS)])
-        return ThreadState(inputs, stream)
+        return ThreadState(workload.kind, inputs, stream)
 
     def run_ops(self, state: ThreadState, n: int) -> None:
         # The thread's current stream was set once in new_thread_state: entering a stream
         # context per op cost ~10% of a 0.25 ms H200 matmul (benchmarks/overhead.py).
-        if len(state.inputs) == 3:
+        if state.kind == "generate":
+            # Each step brings its token id back to the host (.item()), which waits for the
+            # device: a token counts once it exists, like every other op.
+            for _ in range(n):
+                state.model.step()
+            return
+        if state.kind == "matmul":
             c, a, b = state.inputs
             addmm = self.torch.addmm
             for _ in range(n):
