@@ -203,12 +203,13 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         tr = tracks.setdefault(pool, _PoolTrack()) if pool else None
         if isinstance(e, ev.PoolReady) and tr is not None:
             tr.backend, tr.device, tr.size, tr.dtype = e.backend, e.device, e.size, e.dtype
+            tr.policy = e.policy or tr.policy  # what the worker resolved a default to
             close(tr, e.t)
             tr.changed_t = e.t
         elif isinstance(e, ev.Control) and tr is not None and e.ok:
             if e.config is not None:
                 tr.size, tr.dtype = e.config.size or tr.size, e.config.dtype or tr.dtype
-                tr.policy, tr.workload = e.config.policy, e.config.workload
+                tr.policy, tr.workload = e.config.policy or tr.policy, e.config.workload
                 tr.threads = e.config.threads
             if isinstance(e.command, control.RECONFIGURING):
                 close(tr, e.t)
@@ -254,7 +255,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         elif isinstance(e, ev.PoolStarting) and tr is not None:
             close(tr, e.t)
             tr.last = None  # a new process: nothing after this belongs to the previous one
-            tr.policy, tr.workload = e.config.policy, e.config.workload
+            tr.policy, tr.workload = e.config.policy or "", e.config.workload
             tr.threads = e.config.threads
         elif isinstance(e, (ev.PoolStopped, ev.PoolFailed)) and tr is not None:
             close(tr, e.t)

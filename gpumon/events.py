@@ -89,6 +89,10 @@ class PoolReady(Event, tag="pool_ready", kw_only=True):
     versions: dict[str, str] = msgspec.field(default_factory=dict)
     # policy name -> "" when available, else the reason it is not.
     policies: dict[str, str] = msgspec.field(default_factory=dict)
+    policy: str = ""  # the policy it runs (the framework's default when none was asked)
+    # policy name -> what it means with this framework version ("the one default stream
+    # every thread shares, unlocked" on mlx 0.31.1)
+    policy_meanings: dict[str, str] = msgspec.field(default_factory=dict)
     # How native stacks of every thread will be captured if this worker dies, or why not.
     native_capture: str = ""
     size: int

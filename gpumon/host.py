@@ -129,8 +129,7 @@ class HostSampler:
             nv = self.nvml
             with contextlib.suppress(Exception):
                 self.handles = [
-                    nv.nvmlDeviceGetHandleByIndex(i)
-                    for i in range(nv.nvmlDeviceGetCount())
+                    nv.nvmlDeviceGetHandleByIndex(i) for i in range(nv.nvmlDeviceGetCount())
                 ]
 
     def sample(self) -> ev.HostSample:

@@ -40,6 +40,8 @@ class Hello(Msg, tag="hello", kw_only=True):
     framework: str
     versions: dict[str, str] = msgspec.field(default_factory=dict)
     policies: dict[str, str] = msgspec.field(default_factory=dict)
+    policy: str = ""  # the policy it runs: the requested one, or the framework's own default
+    policy_meanings: dict[str, str] = msgspec.field(default_factory=dict)
     size: int
     dtype: str
     flop_per_op: float

@@ -64,10 +64,8 @@ class PoolConfig(msgspec.Struct, frozen=True, kw_only=True):
     size: int | None = None  # None: a default that suits the device
     dtype: str | None = None  # None: float32 on CPU, bfloat16 on GPUs
     # None: the framework's own behaviour (MLX < 0.31.2: shared; otherwise per-thread); the
-    # worker resolves it and reports the policy it chose in every Sample and Ack. The default
-    # becomes None once the supervisor records the resolved policy (a Crash before any Ack
-    # would carry None, which the session log cannot load back).
-    policy: str | None = "per-thread"
+    # worker resolves it and reports the policy it chose in Hello, every Sample and Ack.
+    policy: str | None = None
     # Ops between synchronisations; 1 means every measured op waited for the device.
     sync_every: int = 1
     fault: FaultConfig | None = None

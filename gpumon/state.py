@@ -114,7 +114,7 @@ class PoolView:
         return (
             self.last.policy
             if self.last and self.last.policy
-            else self.config.policy
+            else (self.config.policy or "default")
             if self.config
             else ""
         )

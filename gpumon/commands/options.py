@@ -127,9 +127,10 @@ def add_pool_options(
     g.add_argument(
         "--policy",
         type=key_type("policy"),
-        default="per-thread",
+        default=None,
         metavar="|".join(POLICIES),
-        help="per-thread streams (default), one shared stream, or a lock around submission",
+        help="per-thread streams, one shared stream, or a lock around submission "
+        "(default: what the framework itself does — per-thread, or shared on MLX < 0.31.2)",
     )
     g.add_argument(
         "--sync-every",

@@ -10,6 +10,7 @@ and uv.toml; pip reads PIP_INDEX_URL and pip.conf. Neither reads the other's set
 from __future__ import annotations
 
 import configparser
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -42,10 +43,11 @@ def _uv_files() -> list[Path]:
 
 
 def _uv_file_index(path: Path) -> str | None:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: no TOML reader in the standard library
+    try:  # by name: Python 3.10 has no TOML reader in the standard library
+        tomllib = importlib.import_module("tomllib")
+    except ImportError:
         return None
+
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, ValueError):

@@ -219,6 +219,8 @@ class Pool:
             framework=h.framework,
             versions=h.versions,
             policies=h.policies,
+            policy=h.policy,
+            policy_meanings=h.policy_meanings,
             native_capture=w.plan.description,
             size=h.size,
             dtype=h.dtype,
@@ -227,7 +229,9 @@ class Pool:
             interpreter=w.interpreter,
             env=w.env,
         )
-        self.config = msgspec.structs.replace(self.config, size=h.size, dtype=h.dtype)
+        self.config = msgspec.structs.replace(
+            self.config, size=h.size, dtype=h.dtype, policy=h.policy or self.config.policy
+        )
         self.emit(self.ready)
 
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
@@ -403,7 +407,7 @@ class Pool:
                 threads=self.config.threads,
                 uptime=w.uptime,
                 ops_total=w.ops,
-                policy=self.config.policy,
+                policy=self.config.policy or "default",
                 workload=self.config.workload,
                 backend=self.config.backend,
                 device=h.device if h else (self.config.device or "auto"),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from gpumon import events as ev
+from gpumon.control import SetThreads, SetWorkload
 from gpumon.worker.backends import generate_shape as shape
 from gpumon.worker.backends.base import bytes_per_thread, flop_per_op
 from tests.conftest import wait_for
-from tests.engine.config_session import ConfigSession, default_policy
 from tests.engine.helpers import Session
 
 pytestmark = pytest.mark.timeout(180)
@@ -89,13 +89,12 @@ def test_mlx_samples_from_the_global_random_state_and_resets_a_full_cache() -> N
 @pytest.mark.parametrize("spec", ["torch:cpu", "mlx:cpu"])
 async def test_generate_pool_runs_at_one_and_two_threads(spec: str, artifacts) -> None:
     size = 64
-    cfg = default_policy(f"{spec},workload=generate,size={size}")
-    async with ConfigSession([cfg], artifacts) as s:
+    async with Session([f"{spec},workload=generate,size={size}"], artifacts) as s:
         await wait_for(lambda: len(s.samples(spec)) >= 5, 120, what="first samples")
         ready = s.of(ev.PoolReady, spec)[0]
         assert ready.flop_per_op == shape.flop_per_token(size) > 0
         assert ready.size == size
-        assert (await s.sup.set_threads(spec, 2)).ok
+        assert (await s.command(spec, SetThreads(threads=2))).ok
         mark = len(s.samples(spec)) + 2  # skip the window that straddles the change
         await wait_for(lambda: len(s.samples(spec)) >= mark + 8, 30, what="samples at 2")
         later = s.samples(spec)[mark:]
@@ -115,9 +114,9 @@ async def test_generate_default_size_and_switching_to_it(artifacts) -> None:
         await wait_for(lambda: s.ready(name), 120)
         ready = s.of(ev.PoolReady, name)[0]
         assert ready.size == 256 and ready.flop_per_op == shape.flop_per_token(256)
-        ctl = await s.sup.set_workload(name, workload="matmul", size=64)
+        ctl = await s.command(name, SetWorkload(workload="matmul", size=64))
         assert ctl.ok, ctl.detail
-        ctl = await s.sup.set_workload(name, workload="generate", size=64)
+        ctl = await s.command(name, SetWorkload(workload="generate", size=64))
         assert ctl.ok, ctl.detail
         mark = len(s.samples(name)) + 2
         await wait_for(lambda: len(s.samples(name)) >= mark + 5, 30)

@@ -1,8 +1,8 @@
 """MLX concurrency policies mean what each MLX version does, and the old bug is real.
 
-The pure decisions are tested directly; the rest runs real workers: the installed MLX under
-the supervisor, and MLX 0.31.1 (every thread shares one default stream) in its own cached env,
-started the way the supervisor starts workers (tests/engine/worker_harness.py).
+The pure decisions are tested directly; the rest runs real pools under the supervisor: the
+installed MLX, and `mlx@0.31.1` (every thread shares one default stream) in the isolated env
+gpumon builds for it (tests/conftest.py builds it once into a kept test cache).
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ import msgspec
 import pytest
 
 from gpumon import events as ev
-from gpumon import protocol
-from gpumon.crash.parse import parse_report
-from gpumon.spec import POLICIES, PoolConfig
+from gpumon.control import SetPolicy
+from gpumon.spec import POLICIES
 from gpumon.worker.backends import mlx_policies
 from gpumon.worker.backends.base import suggest_policy
 from tests.conftest import wait_for
-from tests.engine.config_session import ConfigSession, default_policy
-from tests.engine.worker_harness import WorkerRun
-from tests.envs_helper import require_env
+from tests.engine.helpers import Session
 
 pytestmark = pytest.mark.timeout(180)
 needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="gdb is not installed")
@@ -99,13 +96,13 @@ def test_the_fix_for_a_refused_policy_names_one_that_is_available(reasons) -> No
 async def test_installed_mlx_resolves_its_default_and_offers_every_policy(artifacts) -> None:
     mx = pytest.importorskip("mlx.core")
     name = "mlx:cpu"
-    async with ConfigSession([default_policy(f"{name},size=32")], artifacts) as s:
+    async with Session([f"{name},size=32"], artifacts) as s:
         await wait_for(lambda: len(s.samples(name)) >= 3, 120, what="samples")
         ready = s.of(ev.PoolReady, name)[0]
         want = mlx_policies.plan(mx.__version__, hasattr(mx, "new_thread_unsafe_stream"))
         assert s.samples(name)[-1].policy == want.default
-        assert ready.policies == want.reasons
-        ctl = await s.sup.set_policy(name, "shared")
+        assert ready.policies == want.reasons and ready.policy == want.default
+        ctl = await s.command(name, SetPolicy(policy="shared"))
         assert ctl.ok, ctl.detail
         mark = len(s.samples(name)) + 2
         await wait_for(lambda: len(s.samples(name)) >= mark + 3, 30)
@@ -113,47 +110,28 @@ async def test_installed_mlx_resolves_its_default_and_offers_every_policy(artifa
         assert sum(x.total_ops for x in s.samples(name)[mark:]) > 0
 
 
-def test_a_refused_policy_names_an_available_fix(tmp_path) -> None:
-    import sys
-
-    cfg = PoolConfig(name="t", backend="torch", device="cpu", policy="shared", size=32)
-    with WorkerRun(sys.executable, cfg, tmp_path) as w:
-        assert w.wait_for(lambda: w.fatal or w.hello, 120)
-        assert w.fatal is not None, "torch on cpu has no streams to share"
-        assert "no streams" in w.fatal.message
-        assert "--policy per-thread" in w.fatal.fix and "shared" not in w.fatal.fix
+async def test_a_refused_policy_names_an_available_fix(artifacts) -> None:
+    async with Session(["torch:cpu,policy=shared,size=32"], artifacts) as s:
+        await wait_for(lambda: s.of(ev.PoolFailed), 120, what="the refusal")
+    (failed,) = s.of(ev.PoolFailed)
+    assert "no streams" in failed.message  # torch on cpu has no streams to share
+    assert "--policy per-thread" in failed.fix and "shared" not in failed.fix
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the supervisor records Crash.policy from PoolConfig.policy, which is None (the "
-    "framework's default) until an Ack; it needs the resolved policy from Hello or a Sample",
-)
 async def test_a_crash_before_any_command_records_the_resolved_policy(artifacts) -> None:
-    cfg = default_policy("fault,native=off,fault-rate=50,threads=2")
-    async with ConfigSession([cfg], artifacts) as s:
+    async with Session(["fault,native=off,fault-rate=50,threads=2"], artifacts) as s:
         await wait_for(lambda: s.of(ev.Crash), 60, what="the crash")
-    crashes = s.of(ev.Crash)
-    (crash,) = crashes
-    assert crash.policy == "per-thread"
-    assert ev.decode(msgspec.json.encode(crash)) == crash  # a None would make the log unreadable
+    (crash,) = s.of(ev.Crash)
+    assert crash.policy == "per-thread"  # no policy was asked: the framework's default
+    assert ev.decode(msgspec.json.encode(crash)) == crash
 
 
-# ---- MLX 0.31.1 in its own env ---------------------------------------------------------
+# ---- MLX 0.31.1 in its own env, as `--pool mlx@0.31.1` runs it --------------------------
 
 
-def old_mlx_config(**kw: object) -> PoolConfig:
-    base: dict[str, object] = {
-        "name": "old",
-        "backend": "mlx",
-        "device": "cpu",
-        "workload": "generate",
-        "size": 64,
-        "native_stacks": "off",
-        "policy": None,  # the framework's own default, resolved by the worker
-    }
-    base.update(kw)
-    return PoolConfig(**base)  # type: ignore[arg-type]
+def old_mlx(version: str = OLD, **keys: object) -> str:
+    spec = {"workload": "generate", "size": 64, "native": "off", **keys}
+    return f"mlx@{version}:cpu," + ",".join(f"{k}={v}" for k, v in spec.items())
 
 
 @pytest.mark.parametrize(
@@ -161,66 +139,74 @@ def old_mlx_config(**kw: object) -> PoolConfig:
     [
         # shared is MLX's own behaviour here, and per-thread (an mx.new_stream made on each
         # thread) runs on this version, so all three are offered.
-        (OLD, "shared", "shared = the one default stream every thread shares"),
+        (OLD, "shared", "the one default stream every thread shares"),
         # a stream made on one thread still works on another in 0.31.2 (not in 0.32).
-        ("0.31.2", "per-thread", "shared = one mx.new_stream made once and used by every"),
+        ("0.31.2", "per-thread", "one mx.new_stream made once and used by every"),
     ],
 )
-def test_old_mlx_policies_are_what_the_version_allows(
-    version: str, default: str, shared_means: str, tmp_path
+async def test_old_mlx_policies_are_what_the_version_allows(
+    version: str, default: str, shared_means: str, artifacts, mlx_env
 ) -> None:
-    py = require_env("mlx", version)
-    with WorkerRun(py, old_mlx_config(threads=1), tmp_path) as w:
-        assert w.wait_for(lambda: len(w.samples()) >= 3 or w.dead, 60)
-        hello = w.hello
-        assert hello is not None, w.fatal
-        assert hello.versions["mlx"] == version
-        assert hello.policies == {"per-thread": "", "shared": "", "locked": ""}
-        assert w.samples()[-1].policy == default
+    mlx_env(version)
+    async with Session([old_mlx(version, threads=1, name="old")], artifacts) as s:
+        await wait_for(lambda: len(s.samples("old")) >= 3 or s.of(ev.PoolFailed), 120)
+        assert not s.of(ev.PoolFailed), s.of(ev.PoolFailed)
+        ready = s.of(ev.PoolReady)[0]
+        assert ready.versions["mlx"] == version and ready.env.startswith(f"mlx {version}")
+        assert ready.policies == {"per-thread": "", "shared": "", "locked": ""}
+        assert ready.policy == default and s.samples("old")[-1].policy == default
+        assert shared_means in ready.policy_meanings["shared"]
         for pol in ("per-thread", "locked", "shared"):
-            ack = w.command("set_policy", policy=pol)
-            assert ack.ok and ack.policy == pol, ack.detail
-            mark = len(w.samples()) + 1  # skip the window that straddles the change
-            assert w.wait_for(lambda m=mark: len(w.samples()) >= m + 3, 10)
-            assert sum(x.total_ops for x in w.samples()[mark:]) > 0, pol
-    assert shared_means in (tmp_path / "stderr.log").read_text()
+            ctl = await s.command("old", SetPolicy(policy=pol))
+            assert ctl.ok and ctl.config is not None and ctl.config.policy == pol, ctl.detail
+            mark = len(s.samples("old")) + 1  # skip the window that straddles the change
+            await wait_for(lambda m=mark: len(s.samples("old")) >= m + 3, 10)
+            assert sum(x.total_ops for x in s.samples("old")[mark:]) > 0, pol
 
 
-def test_old_mlx_generate_at_two_threads_dies_with_sigsegv(tmp_path) -> None:
-    py = require_env("mlx", OLD)
-    with WorkerRun(py, old_mlx_config(threads=2), tmp_path) as w:
-        assert w.wait_for(lambda: w.dead, 20), "mlx 0.31.1 survived 20 s of 2 sampling threads"
-    assert w.hello is not None and w.death_signal() == "SIGSEGV"
-    fh = w.faulthandler_file.read_text()
-    assert "Segmentation fault" in fh and "mlx_generate.py" in fh
+async def test_old_mlx_generate_at_two_threads_dies_with_sigsegv(artifacts, mlx_env) -> None:
+    mlx_env(OLD)
+    async with Session([old_mlx(threads=2, name="old")], artifacts) as s:
+        await wait_for(lambda: s.of(ev.CrashArtifact), 60, what="mlx 0.31.1 to die")
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGSEGV" and crash.versions["mlx"] == OLD
+    assert crash.policy == "shared" and crash.threads == 2 and crash.during == "run"
+    fh = next(a for a in s.of(ev.CrashArtifact) if a.kind == "faulthandler")
+    assert "Segmentation fault" in fh.text and "mlx_generate.py" in fh.text
 
 
 @needs_gdb
-def test_old_mlx_crash_native_stack_is_in_mlx_eval(tmp_path) -> None:
-    py = require_env("mlx", OLD)
-    cfg = old_mlx_config(threads=2, native_stacks="gdb")
-    with WorkerRun(py, cfg, tmp_path, gdb=True) as w:
-        assert w.wait_for(lambda: w.dead, 60), "mlx 0.31.1 survived 2 sampling threads"
-    dying = w.of(protocol.Dying)
-    assert dying and dying[0].signal == "SIGSEGV"
-    assert w.death_signal() == "SIGSEGV"
-    text = w.native_file.read_text()
-    report = parse_report(text, source_path=str(w.native_file))
-    crashed = report.crashed_thread
+async def test_old_mlx_crash_native_stack_is_in_mlx_eval(artifacts, mlx_env) -> None:
+    mlx_env(OLD)
+    async with Session([old_mlx(threads=2, native="gdb", name="old")], artifacts) as s:
+        await wait_for(
+            lambda: any(a.kind == "native" for a in s.of(ev.CrashArtifact)),
+            90,
+            what="gdb's native stacks",
+        )
+    (crash,) = s.of(ev.Crash)
+    assert crash.signal == "SIGSEGV" and crash.detected_by == "debugger"
+    native = next(a for a in s.of(ev.CrashArtifact) if a.kind == "native").report
+    assert native is not None
+    crashed = native.crashed_thread
     assert crashed is not None
     symbols = [f.symbol or "" for f in crashed.frames]
     assert any("mlx::core::eval" in sym for sym in symbols[:4]), symbols[:8]
     assert "mlx_worker" in (crashed.name or ""), crashed.name
 
 
-def test_old_mlx_locked_survives_and_matmul_does_not_crash(tmp_path) -> None:
-    py = require_env("mlx", OLD)
-    with WorkerRun(py, old_mlx_config(threads=2, policy="locked"), tmp_path / "gen") as w:
-        w.run_for(3)
-        assert not w.dead, f"locked generate died: {w.death_signal()}"
-        assert w.samples()[-1].policy == "locked" and w.rate() > 0
-    # The brief's contrast: the same version, inputs built once and only addmm in the loop.
-    with WorkerRun(py, old_mlx_config(threads=2, workload="matmul"), tmp_path / "mm") as w:
-        w.run_for(3)
-        assert not w.dead, f"matmul died: {w.death_signal()}"
-        assert w.samples()[-1].policy == "shared" and w.rate() > 0
+async def test_old_mlx_locked_survives_and_matmul_does_not_crash(artifacts, mlx_env) -> None:
+    mlx_env(OLD)
+    specs = [
+        old_mlx(threads=2, policy="locked", name="locked"),
+        # The brief's contrast: the same version, inputs built once, only addmm in the loop.
+        old_mlx(threads=2, workload="matmul", name="matmul"),
+    ]
+    async with Session(specs, artifacts) as s:
+        await wait_for(lambda: all(len(s.samples(n)) >= 30 for n in ("locked", "matmul")), 60)
+        assert not s.of(ev.Crash), s.of(ev.Crash)
+        assert s.samples("locked")[-1].policy == "locked"
+        assert s.samples("matmul")[-1].policy == "shared"
+        for name in ("locked", "matmul"):
+            assert sum(x.total_ops for x in s.samples(name)[-10:]) > 0
+    assert not s.of(ev.Crash)

@@ -182,6 +182,10 @@ class Backend(ABC):
         """The framework's own behaviour, used when a pool names no policy; never refused."""
         return "per-thread"
 
+    def policy_meanings(self) -> dict[str, str]:
+        """Policy -> what it does with this framework version, in words (for the record)."""
+        return {}
+
     def suggest_policy(self, refused: str) -> str:
         return suggest_policy(self.policies(), self.default_policy(), refused)
 

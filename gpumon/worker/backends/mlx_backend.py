@@ -125,6 +125,9 @@ class MlxBackend(Backend):
     def default_policy(self) -> str:
         return self.streams.plan.default
 
+    def policy_meanings(self) -> dict[str, str]:
+        return dict(self.streams.plan.how)
+
     def validate(self, workload: Workload, threads: int) -> None:
         if self.gpu_kind is None:
             super().validate(workload, threads)
