@@ -16,4 +16,5 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
     "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
+    "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
 }

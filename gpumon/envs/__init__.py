@@ -12,7 +12,7 @@ Modules, one job each: requirement (parse the pin), variant (which build a devic
 interpreter (which Python), layout (paths), metadata (the completeness file), lock,
 tools (uv / venv+pip), progress, diagnose (installer output -> error), build, cache
 (find/ensure/list/remove/prune), index + simple_api + versions (what the index offers),
-doctor (facts), launch (the worker's PYTHONPATH), command (`gpumon envs`).
+doctor (facts), launch (the worker's PYTHONPATH). The `gpumon envs` command is gpumon.commands.envs.
 """
 
 from __future__ import annotations

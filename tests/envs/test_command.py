@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gpumon.envs import command, ensure, layout, request_for
+from gpumon.commands import envs as command
+from gpumon.envs import ensure, layout, request_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,7 +116,7 @@ def test_prune_all(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_in_a_process_errors_are_one_line(tmp_path: Path) -> None:
     code = (
         "import argparse, sys\n"
-        "from gpumon.envs.command import configure, run\n"
+        "from gpumon.commands.envs import configure, run\n"
         "p = argparse.ArgumentParser(prog='gpumon envs'); configure(p)\n"
         "sys.exit(run(p.parse_args(sys.argv[1:])))\n"
     )

@@ -83,7 +83,7 @@ def test_pip_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 _HYGIENE = """
 import json, sys
-import gpumon.envs, gpumon.envs.command, gpumon.envs.doctor, gpumon.envs.versions
+import gpumon.envs, gpumon.commands.envs, gpumon.envs.doctor, gpumon.envs.versions
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in
       ("torch", "mlx", "textual", "rich", "gpumon"))))
 """
