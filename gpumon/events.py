@@ -268,6 +268,34 @@ class Notice(Event, tag="notice", kw_only=True):
     message: str
 
 
+class BisectStep(Event, tag="bisect_step", kw_only=True):
+    """One release tested by `gpumon bisect`: how many runs, how many died or hung."""
+
+    framework: str
+    version: str
+    runs: int
+    died: int
+    signals: list[str] = msgspec.field(default_factory=list)  # SIGSEGV, exit 1, hang ...
+
+
+class BisectResult(Event, tag="bisect_result", kw_only=True):
+    """Where the behaviour changed. `direction`: fixed (old releases bad, new good),
+    regressed (the reverse), always-bad / never-bad (nothing changed in the range)."""
+
+    pool: str  # the pool spec every run used, without its version
+    framework: str
+    versions: list[str]  # the releases in the range that could run here, oldest first
+    skipped: dict[str, str] = msgspec.field(default_factory=dict)  # version -> why not run
+    runs_per_version: int
+    direction: str
+    older: str | None = None  # the boundary's older release (last bad, or last good)
+    newer: str | None = None  # its newer release (first good, or first bad)
+    # If the good side still had the bug at the rate seen on the bad side, the chance that
+    # all its runs came out clean: at the observed rate, and at its 95% interval's low end.
+    miss_at_rate: float | None = None
+    miss_at_low: float | None = None
+
+
 class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     mem_used: int | None = None
@@ -305,6 +333,8 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     PoolStopped,
     Notice,
     HostSample,
+    BisectStep,
+    BisectResult,
 ]
 
 _encoder = msgspec.json.Encoder()

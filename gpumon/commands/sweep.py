@@ -13,8 +13,7 @@ import argparse
 import asyncio
 import json
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -31,7 +30,6 @@ from gpumon.exit_codes import ExitCode, worst
 from gpumon.spec import POLICIES, PoolConfig, SpecError, parse_thread_list
 
 DEFAULT_POOLS = ("mlx", "torch")
-READY_TIMEOUT = 180.0  # importing a framework on a cold disk (or building an env) can be slow
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -98,13 +96,16 @@ async def _sweep(
     args: argparse.Namespace, pools: list[PoolConfig], ramp: list[int], policies: list[str]
 ) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from gpumon import facts
+    from gpumon.cells import CellWatcher, run_cell
     from gpumon.live_session import open_session
 
     console = Console(stderr=True)
     recorded: list[ev.Event] = []
+    watcher = CellWatcher()
     cells = [
         (pool, pol, n, rep)
         for pool in pools
@@ -126,20 +127,34 @@ async def _sweep(
         argv=["gpumon", *sys.argv[1:]],
         record=not args.no_record,
         session_dir=Path(args.session_dir) if args.session_dir else None,
-        listeners=[recorded.append],
+        listeners=[recorded.append, watcher],
         end_reason="sweep finished",
     ) as session:
         with progress:
             task = progress.add_task("sweep", total=len(cells))
+            session.bus.subscribe(_show_env_builds(progress, task))
             for pool, pol, n, rep in cells:
-                label = f"{pool.name} {pol} {n} thr" + (f" #{rep + 1}" if args.repeat > 1 else "")
+                label = f"{pool.name} {pol or 'default policy'} {n} thr" + (
+                    f" #{rep + 1}" if args.repeat > 1 else ""
+                )
                 progress.update(task, description=label)
                 if pool.name not in failed:
                     cfg = msgspec.structs.replace(pool, threads=n, policy=pol)
-                    why = await _run_cell(session.supervisor, cfg, args)
+                    why = (
+                        await run_cell(
+                            session.supervisor,
+                            watcher,
+                            cfg,
+                            warmup=args.warmup,
+                            seconds=args.seconds,
+                        )
+                    ).failed
                     if why:
                         failed[pool.name] = why
-                        console.print(f"[red]gpumon sweep: {pool.name}: {why}", highlight=False)
+                        console.print(
+                            f"[red]gpumon sweep: {escape(pool.name)}: {escape(why)}",
+                            highlight=False,
+                        )
                 progress.advance(task)
     table = facts.cells(recorded, warmup=args.warmup)
     # With --json -, stdout is the JSON's alone; the table goes to stderr.
@@ -171,31 +186,17 @@ async def _sweep(
     return code
 
 
-async def _run_cell(sup: object, cfg: PoolConfig, args: argparse.Namespace) -> str:
-    """Run one cell in the session's supervisor; returns why the pool could not run at all
-    ("" otherwise). The pool is removed afterwards, its artifacts already recorded."""
-    from gpumon.supervisor.supervisor import Supervisor
+def _show_env_builds(progress: object, task: object) -> Callable[[ev.Event], None]:
+    """A listener that puts a framework env's build phase in the progress line."""
 
-    assert isinstance(sup, Supervisor)
-    pool = sup.add_pool(cfg)
-    try:
-        await pool.start()
-        deadline = time.monotonic() + READY_TIMEOUT
-        while pool.state == "starting" and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if pool.state == "failed":
-            failure = pool.failure
-            if failure is None:
-                return "the pool failed"
-            return failure.message + (f" — {failure.fix}" if failure.fix else "")
-        if pool.state == "starting":
-            return f"the worker did not become ready within {READY_TIMEOUT:.0f} s"
-        end = time.monotonic() + args.warmup + args.seconds
-        while time.monotonic() < end and pool.state in ("running", "paused"):
-            await asyncio.sleep(0.05)
-        return ""
-    finally:
-        await sup.remove_pool(cfg.name)  # returns once the worker's exit and artifacts are in
+    def show(e: ev.Event) -> None:
+        if isinstance(e, ev.PoolPreparing):
+            pct = f" {e.fraction:.0%}" if e.fraction is not None else ""
+            progress.update(  # type: ignore[attr-defined]
+                task, description=f"{e.pool}: building {e.env} — {e.phase}{pct}"
+            )
+
+    return show
 
 
 def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object:
