@@ -64,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"gpumon: {why}", file=sys.stderr)
             return ExitCode.ERROR
 
-    from gpumon.tui.app import make_app
+    from gpumon.tui.app import live_app
 
-    app = make_app(
-        pools=pools,
+    app = live_app(
+        pools,
         session_dir=Path(args.session_dir) if args.session_dir else None,
         record=not args.no_record,
         restart=args.restart,

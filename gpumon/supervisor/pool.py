@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
 from gpumon import events as ev
 from gpumon import layout, protocol
@@ -45,7 +43,6 @@ STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
 ALIVE = (STARTING, RUNNING, PAUSED)
 DEAD = (CRASHED, RESTARTING, FAILED, STOPPED)
 STOP_TIMEOUT = 15.0
-PS_PERIOD = 0.09  # seconds between psutil reads of one worker
 
 __all__ = ["Pool", "RestartPolicy", "WorkerProcess"]
 
@@ -202,33 +199,9 @@ class Pool:
             self._fail(wrong, "leave out python= to let gpumon build that version's environment")
             w.kill()
             return
-        w.hello = h
-        w.pid = h.pid
-        w.ready_at = time.monotonic()
-        with contextlib.suppress(psutil.Error):
-            w.ps = psutil.Process(h.pid)
-            w.ps.cpu_percent(None)  # first call only primes the counter
+        w.said_hello(h)
         self.state = RUNNING
-        self.ready = ev.PoolReady(
-            pool=self.name,
-            pid=h.pid,
-            backend=h.backend,
-            device=h.device,
-            device_name=h.device_name,
-            device_reason=h.device_reason,
-            framework=h.framework,
-            versions=h.versions,
-            policies=h.policies,
-            policy=h.policy,
-            policy_meanings=h.policy_meanings,
-            native_capture=w.plan.description,
-            size=h.size,
-            dtype=h.dtype,
-            flop_per_op=h.flop_per_op,
-            artifacts_dir=str(w.artifacts),
-            interpreter=w.interpreter,
-            env=w.env,
-        )
+        self.ready = w.ready_event(self.name)
         self.config = msgspec.structs.replace(
             self.config, size=h.size, dtype=h.dtype, policy=h.policy or self.config.policy
         )
@@ -236,18 +209,7 @@ class Pool:
 
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
         s.t = time.time()
-        # psutil reads /proc twice per call; at most once per sample period is plenty (CPU%
-        # is averaged since the last read anyway) and keeps ingest far above 20k messages/s.
-        now = time.monotonic()
-        if w.ps is not None and now - w.ps_at >= PS_PERIOD:
-            w.ps_at = now
-            try:
-                with w.ps.oneshot():
-                    w.cpu_percent = w.ps.cpu_percent(None)
-                    w.rss = w.ps.memory_info().rss
-            except psutil.Error:
-                w.ps = None
-        s.cpu_percent, s.rss = w.cpu_percent, w.rss
+        s.cpu_percent, s.rss = w.process_figures()
         ops = sum(s.ops)
         w.ops += ops
         self.ops_total += ops
@@ -381,7 +343,8 @@ class Pool:
             self.emit(artifact)
         if w.plan.kind == "ips":
             # The report appears seconds later; the crash event is already out.
-            self._in_background(self._await_ips(self.crash_id, w), f"ips {self.crash_id}")
+            ips = evidence.await_ips(self.crash_id, self.name, w.pid, w.started_at, self.emit)
+            self._in_background(ips, f"ips {self.crash_id}")
         self.exited.set()
         if not self.stop_requested:
             self._schedule_restart(w)
@@ -415,29 +378,6 @@ class Pool:
                 crash_number=self.crashes,
                 during=during,
                 artifacts_dir=str(w.artifacts),
-            )
-        )
-
-    async def _await_ips(self, cid: str, w: WorkerProcess) -> None:
-        from gpumon.crash.locate import wait_for_report
-
-        path = await wait_for_report(
-            w.pid, since=time.time() - (time.monotonic() - w.started_at) - 1
-        )
-        if path is None:
-            self._note(cid, f"macOS wrote no crash report for pid {w.pid} in time")
-            return
-        text = capture.read_from(path, 0)
-        report, why = capture.parse_text(text, str(path))
-        self.emit(
-            ev.CrashArtifact(
-                crash_id=cid,
-                pool=self.name,
-                kind="ips",
-                path=str(path),  # the recorder copies it into the session folder
-                text=text,
-                report=report,
-                note=why,
             )
         )
 

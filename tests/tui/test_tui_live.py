@@ -13,10 +13,10 @@ import pytest
 
 from gpumon import events as ev
 from gpumon.spec import parse_pool
-from gpumon.tui.app import GpumonApp, make_app
-from gpumon.tui.crash_screen import CrashScreen
-from gpumon.tui.event_log import EventLog
+from gpumon.tui.app import GpumonApp, live_app
+from gpumon.tui.screens.crash import CrashScreen
 from gpumon.tui.source import LiveSource
+from gpumon.tui.widgets.event_log import EventLog
 
 from .helpers import ROOT, screen_text, wait_for
 
@@ -45,7 +45,7 @@ def worker_pids(app: GpumonApp) -> list[int]:
 
 async def test_fault_pool_crashes_at_two_threads_while_torch_carries_on(tmp_path: Path) -> None:
     pools = [parse_pool("fault,threads=1"), parse_pool("torch:cpu,size=64")]
-    app = make_app(pools=pools, session_dir=tmp_path, restart=False)
+    app = live_app(pools, session_dir=tmp_path, restart=False)
     answers: list[GpumonApp.CommandAnswered] = []
 
     def hook(message: object) -> None:
@@ -123,7 +123,7 @@ async def test_fault_pool_crashes_at_two_threads_while_torch_carries_on(tmp_path
 
 async def test_a_pool_that_cannot_start_says_why_and_the_others_carry_on() -> None:
     pools = [parse_pool("mlx:cuda"), parse_pool("fault,threads=1")]
-    app = make_app(pools=pools, record=False)
+    app = live_app(pools, record=False)
     async with app.run_test(size=(120, 36)) as pilot:
         mlx, fault = app.state.pools["mlx:cuda"], app.state.pools["fault"]
         await wait_for(lambda: mlx.state == "failed" and fault.last, 60)
@@ -146,10 +146,10 @@ def test_the_monitor_process_never_imports_torch_or_mlx() -> None:
     probe = textwrap.dedent("""
         import asyncio, json, sys
         from gpumon.spec import parse_pool
-        from gpumon.tui.app import make_app
+        from gpumon.tui.app import live_app, replay_app
 
         async def main():
-            app = make_app(pools=[parse_pool("torch:cpu,size=64"), parse_pool("mlx:cpu,size=64"),
+            app = live_app([parse_pool("torch:cpu,size=64"), parse_pool("mlx:cpu,size=64"),
                                   parse_pool("fault")], record=False)
             async with app.run_test(size=(120, 36)) as pilot:
                 pools = app.state.pools.values()
@@ -178,7 +178,7 @@ def test_the_monitor_process_never_imports_torch_or_mlx() -> None:
 
 
 async def test_pool_keys_drive_a_real_torch_pool() -> None:
-    app = make_app(pools=[parse_pool("torch:cpu,size=64")], record=False)
+    app = live_app([parse_pool("torch:cpu,size=64")], record=False)
     answers: list[GpumonApp.CommandAnswered] = []
 
     def hook(message: object) -> None:
