@@ -101,6 +101,7 @@ class PoolView:
     last_control: ev.Control | None = None  # the latest command and its answer
     stall: ev.Stall | None = None  # the latest stall, while stalled
     stopped: ev.PoolStopped | None = None
+    preparing: ev.PoolPreparing | None = None  # its framework env being built, if it is
     threads_failed: int = 0  # worker threads that died of a Python-level error
 
     @property
@@ -172,9 +173,11 @@ class SessionState:
             p.failure, p.stalled, p.thread_errors = None, False, {}
             p.restart_at, p.stall, p.stopped, p.last = None, None, None, None
             p.thread_history = {}
+        elif isinstance(e, ev.PoolPreparing):
+            self.pool(e.pool).preparing = e
         elif isinstance(e, ev.PoolReady):
             p = self.pool(e.pool)
-            p.ready, p.state, p.ready_t = e, "running", e.t
+            p.ready, p.state, p.ready_t, p.preparing = e, "running", e.t, None
         elif isinstance(e, ev.PoolFailed):
             p = self.pool(e.pool)
             p.failure, p.state = e, "failed"

@@ -218,3 +218,29 @@ async def test_pool_keys_drive_a_real_torch_pool() -> None:
         await pilot.press("q")
         await wait_for(lambda: app.return_code is not None, 40)
     assert gone(pids)
+
+
+async def test_two_mlx_versions_side_by_side(tmp_path: Path, mlx_env) -> None:
+    """`gpumon --pool mlx@0.31.1 --pool mlx --workload generate --threads 2`: the old release
+    dies with SIGSEGV in its own env, the installed one carries on, each panel names the
+    version its worker imported."""
+    pytest.importorskip("mlx.core")
+    mlx_env("0.31.1")
+    pools = [
+        parse_pool("mlx@0.31.1:cpu,workload=generate,threads=2,size=64,native=off"),
+        parse_pool("mlx:cpu,workload=generate,threads=2,size=64,native=off"),
+    ]
+    app = live_app(pools, session_dir=tmp_path, restart=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        old, new = app.state.pools["mlx@0.31.1:cpu"], app.state.pools["mlx:cpu"]
+        await wait_for(lambda: app.state.crashes and new.last, 120, "the old crash, new samples")
+        (rec,) = app.state.crashes.values()
+        assert rec.crash.pool == "mlx@0.31.1:cpu" and rec.crash.signal == "SIGSEGV"
+        assert rec.crash.versions["mlx"] == "0.31.1" and rec.crash.policy == "shared"
+        assert old.ready is not None and "mlx 0.31.1" in old.ready.env
+        await pilot.pause(0.5)
+        text = screen_text(app)
+        assert "mlx 0.31.1" in text and "tokens/s" in text
+        assert new.state == "running" and new.ready is not None and new.ready.env == ""
+        before = new.ops_total
+        await wait_for(lambda: new.ops_total > before, 30, "the current MLX to keep going")

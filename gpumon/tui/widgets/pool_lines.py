@@ -77,19 +77,39 @@ def identity_lines(view: PoolView, narrow: bool = False) -> list[Text]:
                     (r.device_reason, "dim"),
                 )
             )
-            out.append(line("engine", r.framework, " · pid ", str(r.pid)))
+            engine = line("engine", (r.framework, "bold"), " · pid ", str(r.pid))
+            if r.env:
+                engine.append(f" · env {r.env}", style="dim")
+            out.append(engine)
     else:
         backend = c.backend if c else "?"
         dev = (c.device or "auto") if c else "?"
-        parts: list[str | tuple[str, str]] = [
-            f"{backend}:{dev}",
-            ("  waiting for the worker", "dim"),
-        ]
+        ver = f"@{c.version}" if c and c.version else ""
+        waiting = preparing_text(view) or ("  waiting for the worker", "dim")
+        parts: list[str | tuple[str, str]] = [f"{backend}{ver}:{dev}", waiting]
         if backend == "fault":
             parts = [synthetic, " ", *parts]
         out.append(line("device", *parts))
     out.append(work_line(view))
     return out
+
+
+def preparing_text(view: PoolView) -> tuple[str, str] | None:
+    """ "  building mlx 0.31.1 (cpu, py3.11): downloading ▰▰▰▱▱ 60% · 1.2 s" while a framework
+    environment is built for the pool (its first use of that version)."""
+    p = view.preparing
+    if p is None or view.state != "starting":
+        return None
+    bar = ""
+    if p.fraction is not None:
+        filled = round(p.fraction * 5)
+        bar = " " + "▰" * filled + "▱" * (5 - filled) + f" {p.fraction:.0%}"
+    return f"  building {p.env}: {p.phase}{bar} · {p.elapsed:.1f} s", "yellow"
+
+
+def rate_unit(view: PoolView) -> str:
+    """What one op is: a decoding step makes one token."""
+    return "tokens/s" if view.workload == "generate" else "ops/s"
 
 
 def work_line(view: PoolView) -> Text:

@@ -29,6 +29,7 @@ from gpumon.tui.widgets.pool_lines import (
     latency_line,
     memory_line,
     process_line,
+    rate_unit,
 )
 
 CHART_SPAN = 60.0  # seconds of throughput history in the chart
@@ -239,7 +240,7 @@ class PoolPanel(LinesWidget, can_focus=True):
             return t
         stale = self.silent_for is not None
         figure = "dim" if stale else "bold green"
-        t.append(fmt.si(rates[0], "ops/s"), style=figure)
+        t.append(fmt.si(rates[0], rate_unit(self.view)), style=figure)
         t.append(" · ")
         if self.view.last is not None and self.view.last.flop_per_op == 0:
             t.append("FLOP/s n/a (not a matmul)", style="dim")
@@ -271,7 +272,7 @@ class PoolPanel(LinesWidget, can_focus=True):
         axis[0] = fmt.si(vmax, "", digits=3).replace(" ", "")
         axis[-1] = "0"
         if bar_rows >= 3:
-            axis[1] = "ops/s"
+            axis[1] = rate_unit(v)
         if bar_rows >= 4 and not time_axis:
             axis[-2] = f"{CHART_SPAN:.0f} s"
         out = []
