@@ -35,7 +35,7 @@ import re
 from collections import deque
 
 from gpumon.crash._values import basename, parse_hex
-from gpumon.crash.classify import classify_report
+from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import PYTHON, BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 _THREAD = re.compile(

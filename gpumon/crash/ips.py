@@ -18,7 +18,7 @@ from collections import deque
 from typing import Any
 
 from gpumon.crash._values import as_dict, as_int, as_list, as_str, basename
-from gpumon.crash.classify import classify_report
+from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 _DECODER = json.JSONDecoder()

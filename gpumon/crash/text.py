@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from gpumon.crash._values import basename, parse_hex
-from gpumon.crash.classify import classify_report
+from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 # Line patterns avoid lazy groups followed by `\s*`/`\s+`: on a long line of spaces those

@@ -131,7 +131,7 @@ def test_summary_content(gpumon_crash) -> None:
     assert "Thread 20 (queue com.apple.dt.GPUTools.downloader)" in out
     assert "AGXMetalG13X  -[AGXG13XFamilyBlitContext copyFromBuffer:" in out
     assert "[driver]" in out
-    assert "Other threads (57):" in out
+    assert "Other threads (56):" in out  # thread 19 called into Mesa (a driver) from code
     full = gpumon_crash("--full", str(FIXTURES / "limina__gputoolscapture-segv-on-commit.ips"))
     assert "Other threads" not in full.stdout
     assert full.stdout.count(" CRASHED") == 1 and len(full.stdout) > len(out)
