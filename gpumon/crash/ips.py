@@ -4,10 +4,12 @@ Since macOS 12 ReportCrash writes `.ips` files: line 1 is a small JSON object (`
 `app_name`, `os_version`, ...), the rest is the report. For bug_type 309 the body is JSON with
 `threads` (each with `frames` of `imageIndex`/`imageOffset`/`symbol`/`symbolLocation`),
 `faultingThread` (an index into `threads`), `usedImages`, `exception`, `termination`, `asi`.
-Other bug types (109 and friends) carry a classic text body after the same header line; that
-body goes to the text parser. Reports pasted into issues often have prose before the header,
-so the header is searched for, not assumed on line 1. A body cut short is salvaged: the JSON is
-closed at the last complete value and the report says what is missing.
+Other bug types (109 and friends) carry a classic text body after the same header line; this
+module reads only JSON bodies, and `gpumon.crash.compose` hands a text body to the text parser
+(`apply_header` puts the metadata line's facts on its result). Reports pasted into issues often
+have prose before the header, so the header is searched for, not assumed on line 1. A body cut
+short is salvaged: the JSON is closed at the last complete value and the report says what is
+missing.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ _MAX_HEADER_LINE = 64 * 1024
 _MAX_HEADER_CANDIDATES = 1000
 # Tokens that matter for closing a truncated JSON document: strings (skipped whole), brackets
 # and commas. An unterminated string at the very end is matched so the scan can stop there.
+# Strings are matched as "unrolled loops" (runs of plain characters, then one escape):
+# an alternation per character is ~50x slower on a multi-megabyte string.
 _JSON_TOKENS = re.compile(
-    r'(?P<s>"(?:[^"\\]|\\.)*")|(?P<u>"(?:[^"\\]|\\.)*\Z)|(?P<p>[{}\[\],])', re.S
+    r'(?P<s>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<u>"[^"\\]*(?:\\.[^"\\]*)*\Z)|(?P<p>[{}\[\],])', re.S
 )
 _MAX_SALVAGE_TRIES = 3
 
@@ -72,10 +76,14 @@ def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
     else:
         _, end, header = found
         rest = text[end:]
-    body_start = len(rest) - len(rest.lstrip())
-    if rest[body_start : body_start + 1] != "{":
-        return _text_body(header, rest, source_path)
-    body, body_warnings = _decode_body(rest, body_start)
+    start = body_start(rest)
+    if rest[start : start + 1] != "{":
+        raise CrashParseError(
+            "the .ips body is a text report, not JSON (gpumon.crash.parse reads both)"
+            if rest.strip()
+            else "the .ips file has a header line but no report body"
+        )
+    body, body_warnings = _decode_body(rest, start)
     warnings.extend(body_warnings)
     if body is None:
         if not header:
@@ -95,18 +103,18 @@ def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
     return classify_report(report)
 
 
-def _text_body(header: dict[str, Any], rest: str, source_path: str | None) -> CrashReport:
-    # Imported here: text.py imports this module for reports with an embedded Full Report.
-    from gpumon.crash.text import parse_text
-
-    if not rest.strip():
-        raise CrashParseError("the .ips file has a header line but no report body")
-    report = parse_text(rest, source_path=source_path, full_report=False)
-    report.format = "ips-text"
+def apply_header(report: CrashReport, header: dict[str, Any]) -> CrashReport:
+    """Fill what a text body did not say from the `.ips` metadata line (bug type, app name,
+    OS version); the body's own facts win."""
     report.bug_type = as_str(header.get("bug_type")) or report.bug_type
     report.process_name = report.process_name or as_str(header.get("app_name"))
     report.os_version = report.os_version or as_str(header.get("os_version"))
     return report
+
+
+def body_start(rest: str) -> int:
+    """Offset of the first non-blank character of the text after a header line."""
+    return len(rest) - len(rest.lstrip())
 
 
 def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str]]:
@@ -313,8 +321,14 @@ def report_from_body(
         crashed = threads[faulting]
         crashed.name = crashed.name or as_str(legacy.get("name"))
         crashed.queue = crashed.queue or as_str(legacy.get("queue"))
+    crashed_name, crashed_queue = as_str(legacy.get("name")), as_str(legacy.get("queue"))
+    if faulting is not None and 0 <= faulting < len(threads):
+        crashed_name = threads[faulting].name or crashed_name
+        crashed_queue = threads[faulting].queue or crashed_queue
     bug_type = as_str(header.get("bug_type")) or as_str(body.get("bug_type"))
     return CrashReport(
+        crashed_thread_name=crashed_name,
+        crashed_thread_queue=crashed_queue,
         format="ips-json",
         process_name=as_str(body.get("procName"))
         or as_str(header.get("app_name"))

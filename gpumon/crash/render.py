@@ -24,9 +24,9 @@ from gpumon.crash.model import APP, DRIVER, FRAMEWORK, PYTHON, SYSTEM, UNKNOWN, 
 from gpumon.crash.model import Thread as Thread
 from gpumon.crash.render_text import (
     FRAME_CAP,
-    bounded,
     KIND_MARKS,
     Fold,
+    bounded,
     evidence_threads,
     fold_frames,
     frame_text,

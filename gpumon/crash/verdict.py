@@ -224,7 +224,7 @@ def _driver_clauses(report: CrashReport, crashed: Thread | None) -> str:
         )
     if crashed is not None and any(f.kind == DRIVER for f in crashed.frames):
         entry = driver_entry(crashed)
-        if entry is not None:
+        if entry is not None and entry is not first_interesting(crashed):
             how = "inside" if called_from_code(crashed) else "called from the driver at"
             line += f"; the crashed thread was itself {how} {_driver_where(entry)}"
     return line

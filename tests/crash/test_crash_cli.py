@@ -247,8 +247,16 @@ def test_huge_files(gpumon_crash, tmp_path: Path) -> None:
         f.write((NATIVE / "faulthandler-py311-segv.txt").read_bytes())
         f.write(b"\n" + (b"x" * 99 + b"\n") * (65 * 1024 * 1024 // 100 + 1))
     proc = gpumon_crash(str(big))
-    assert proc.returncode == 4 and "larger than 64 MiB" in proc.stderr
+    # Line formats stream: the whole file is read, and the junk after the dump is reported.
+    assert proc.returncode == 4 and "681575 line(s) could not be read" in proc.stderr
     assert "Verdict: SIGSEGV in string_at" in proc.stdout
+    # JSON reports are read whole, up to 64 MiB.
+    ips_big = tmp_path / "big.ips"
+    with ips_big.open("wb") as f:
+        f.write((FIXTURES / "llvm__multithread-test.ips").read_bytes().rstrip(b"\n}"))
+        f.write(b',"pad":"' + b"x" * (65 * 1024 * 1024) + b'"}\n')
+    proc = gpumon_crash(str(ips_big))
+    assert proc.returncode == 4 and "larger than 64 MiB" in proc.stderr
     junk = tmp_path / "junk.bin"
     with junk.open("wb") as f:
         f.write(os.urandom(1024 * 1024) * 66)

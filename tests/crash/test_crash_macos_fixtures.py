@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gpumon.crash import ips, text
+from gpumon.crash import compose, ips
 from gpumon.crash.classify import driver_threads, verdict
 from gpumon.crash.model import DRIVER, SYSTEM, CrashParseError, CrashReport
 from gpumon.crash.parse import parse_file, parse_report
@@ -142,7 +142,7 @@ def test_embedded_full_report_wins_but_text_fills_gaps() -> None:
     # Thread ids only exist in the JSON part.
     assert report.threads[1].id == 521341
     # Without the JSON part the text alone gives the same facts (and no ids).
-    text_only, json_part = text.split_full_report(raw)
+    text_only, json_part = compose.split_full_report(raw)
     assert json_part is not None and json_part.startswith('{"app_name":"Embershard"')
     alone = parse_report(text_only)
     assert alone.format == "text-macos26"
