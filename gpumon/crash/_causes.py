@@ -49,3 +49,18 @@ def causes(lines: list[str]) -> list[str]:
     """The cause lines among `lines`, stripped, in order (the `what():` line after a
     `terminate called` line belongs to it and is kept with it)."""
     return [line.strip() for line in lines if is_cause(line)]
+
+
+_GLIBC_ASSERT = re.compile(r"^(?P<where>\S+?:\d+): .*?(?P<what>Assertion [`'].*' failed)\.?\s*$")
+_SHORT = 160
+
+
+def short_cause(line: str) -> str:
+    """A cause line short enough for a verdict: glibc's assertion line names the function
+    with all its template arguments, so only `Assertion '...' failed (file:line)` is kept."""
+    m = _GLIBC_ASSERT.match(line.strip()) if len(line) <= _MAX_LINE else None
+    if m is not None:
+        where = m.group("where").rsplit("/", 1)[-1]
+        return f"{m.group('what')} ({where})"
+    line = line.strip()
+    return line if len(line) <= _SHORT else line[: _SHORT - 1] + "…"

@@ -1,9 +1,14 @@
 """`gpumon crash FILE`: summarise a crash report, or print it as JSON.
 
 Exit status: 0 the report was read completely; 1 the file could not be read or holds no crash
-report (one line on stderr, never a traceback); 4 the report was read only in part (truncated
-or damaged): the summary is printed and one stderr line says what is missing, so a script
-cannot mistake a truncated report for a complete one.
+report (one line on stderr, never a traceback); 4 the report was read only in part (truncated,
+damaged, a paste of part of a report, one of several reports): the summary is printed and one
+stderr line gives the reasons, so a script cannot mistake a partial report for a complete one.
+
+The summary shows at most a screenful of frames per thread and parses with a frame cap, so a
+100 MB dump is summarised in bounded memory; `--full` and `--json` read and show every frame.
+Everything printed from the report passes through `gpumon.sanitize` (control characters shown
+as escapes); `--json` is the parsed data as it is, JSON escaping control characters itself.
 
 Imported by gpumon/cli.py while it builds the parser, so only argparse is imported at module
 level; the parsers and rich are imported when the command runs.
@@ -21,6 +26,9 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_PARTIAL = 4
+# Frames kept per thread when only a summary is printed (it shows far fewer); the rest are
+# counted. --full and --json keep every frame.
+SUMMARY_FRAME_CAP = 1000
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print the parsed report as JSON (with a 'verdict' field) instead of a summary",
     )
     parser.add_argument(
-        "--full", action="store_true", help="show every frame of every thread (no folding)"
+        "--full",
+        action="store_true",
+        help="show every frame of every thread (no folding, no frame cap, symbols whole)",
     )
     parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
     parser.add_argument(
@@ -46,20 +56,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(name: str) -> CrashReport:
+def _load(name: str, frame_cap: int | None) -> CrashReport:
     """Parse FILE or stdin; raises CrashParseError with the user-facing reason."""
     from gpumon.crash import parse
 
     if name == "-":
-        raw = sys.stdin.buffer.read(parse.MAX_BYTES + 1)
-        return parse.parse_bytes(
-            raw[: parse.MAX_BYTES], source_path=None, truncated=len(raw) > parse.MAX_BYTES
-        )
-    return parse.parse_file(name)
+        return parse.parse_stream(sys.stdin.buffer, source_path=None, frame_cap=frame_cap)
+    return parse.parse_file(name, frame_cap=frame_cap)
 
 
 def _fail(name: str, reason: str) -> int:
-    print(f"gpumon crash: {name}: {reason}", file=sys.stderr)
+    from gpumon import sanitize
+
+    print(sanitize.line(f"gpumon crash: {name}: {reason}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -67,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from gpumon.crash.model import CrashParseError
 
     name = "<stdin>" if args.file == "-" else args.file
+    cap = None if args.full or args.json else SUMMARY_FRAME_CAP
     report = python = None
     for which in ("file", "python"):
         path = getattr(args, which, None)
@@ -74,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         shown = "<stdin>" if path == "-" else path
         try:
-            loaded = _load(path)
+            loaded = _load(path, cap)
         except CrashParseError as e:
             return _fail(shown, str(e))
         except (RecursionError, MemoryError) as e:
@@ -96,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:
         return _fail(name, f"could not be shown (internal error: {type(e).__name__}: {e})")
     if report.warnings:
-        print(
-            f"gpumon crash: {name}: partial report: {'; '.join(report.warnings)}", file=sys.stderr
-        )
+        from gpumon import sanitize
+
+        reasons = "; ".join(report.warnings)
+        print(sanitize.line(f"gpumon crash: {name}: partial report: {reasons}"), file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
 

@@ -111,7 +111,7 @@ class _Reader:
             if sep:
                 self.header[key.strip()] = value.strip()
             return
-        if line.startswith("#"):
+        if line.startswith("#") and line[1:2].isdigit():  # not a Markdown "### heading"
             self.flush()
             self.pending = line
             return

@@ -218,7 +218,9 @@ class _Reader:
             crashed = self.threads[crashed_index]
             crashed.crashed = True
             crashed.name = crashed.name or report.crashed_thread_name
-            crashed.queue = crashed.queue or report.crashed_thread_queue
+            header_queue = report.crashed_thread_queue
+            if header_queue and (not crashed.queue or header_queue.startswith(crashed.queue)):
+                crashed.queue = header_queue  # the section header was cut short in the paste
             report.crashed_thread_name = report.crashed_thread_name or crashed.name
             report.crashed_thread_queue = report.crashed_thread_queue or crashed.queue
         if self.asi:

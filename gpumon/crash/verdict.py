@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from gpumon.crash._causes import short_cause
 from gpumon.crash.model import (
     APP,
     DRIVER,
@@ -116,7 +117,7 @@ def _what(report: CrashReport) -> str:
         lines = report.application_specific_information.strip().splitlines()
         # faulthandler: the last thing printed before the dump; macOS: the first line is the
         # reason, later ones ("abort() called") are consequences.
-        detail = (lines[-1] if report.format == "faulthandler" else lines[0])[:160]
+        detail = short_cause(lines[-1] if report.format == "faulthandler" else lines[0])
     if sig and detail:
         return f"{sig} ({detail})"
     if sig:
@@ -204,7 +205,9 @@ def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
 
 def _driver_clauses(report: CrashReport, crashed: Thread | None) -> str:
     line = ""
-    in_driver = [t for t in driver_threads(report) if t is not crashed]
+    # The only thread of a paste was named already, as "the one thread given".
+    named = report.threads[0] if crashed is None and len(report.threads) == 1 else None
+    in_driver = [t for t in driver_threads(report) if t is not crashed and t is not named]
     # Threads that called into the driver from code (a framework, the app, Python) are the
     # evidence; threads made by the driver itself (CUDA's event handler, ...) are always there.
     others = [t for t in in_driver if _entered_from_code(t)]
