@@ -102,7 +102,7 @@ class _Dump:
         self.cap = frame_cap
         self.report = CrashReport(format="faulthandler")
         self.current: Thread | None = None  # thread whose frames are being read
-        self.mode: str | None = None  # "python" | "c"
+        self.mode: str | None = None  # "python" | "c" | "between" (after a blank line)
         self.c_frames: list[Frame] = []
         self.c_note: str | None = None
         self.c_seen = False
@@ -153,6 +153,10 @@ class _Dump:
                 self.preamble.append(stripped)
             return
         if not stripped:
+            # A blank line ends a thread's block; what follows the last one (the shell's
+            # "Segmentation fault (core dumped)", prose after a paste) is not part of it.
+            if self.mode in ("python", "c"):
+                self.mode = "between"
             return
         if self.mode == "python" and self.current is not None:
             self._python_line(stripped)

@@ -59,8 +59,9 @@ __all__ = ["MAGIC", "SIGNAL_HANDLER", "looks_like_gdb", "parse_frame_line", "par
 # A thread header followed by a frame, a lone `bt` starting with frame #0, or gdb's own
 # statement of a signal followed (somewhere) by frame lines.
 _SNIFF = re.compile(
-    r"^Thread \d+(?:\.\d+)? \(.*\):?[ \t]*\n#\d|^#0 +(?:0x[0-9a-fA-F]+ in )?\S"
-    r"|^(?:Thread \d+ .*received signal|Program (?:received|terminated with) signal) SIG",
+    r"^[ \t]*Thread \d+(?:\.\d+)? \(.*\):?[ \t]*\n[ \t]*#\d"
+    r"|^[ \t]*#0 +(?:0x[0-9a-fA-F]+ in )?\S"
+    r"|^[ \t]*(?:Thread \d+ .*received signal|Program (?:received|terminated with) signal) SIG",
     re.M,
 )
 
@@ -82,6 +83,7 @@ class _Reader:
         self.current: Thread | None = None
         self.stray: Thread | None = None  # a `bt` (or the current-frame print) before headers
         self.pending: str | None = None  # the frame line being read (gdb may wrap long ones)
+        self.pending_indent = 0
         self.unlabelled = _threads.Unlabelled()
         self.signal_line: str | None = None
         self.current_number: int | None = None
@@ -111,18 +113,19 @@ class _Reader:
             if sep:
                 self.header[key.strip()] = value.strip()
             return
-        if line.startswith("#") and line[1:2].isdigit():  # not a Markdown "### heading"
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if stripped.startswith("#") and stripped[1:2].isdigit():  # not a "### heading"
             self.flush()
-            self.pending = line
+            self.pending, self.pending_indent = stripped, indent
             return
-        if self.pending is not None and line.strip():
-            stripped = line.strip()
-            # A long frame line wrapped by gdb (indented) or by a paste ("at file.c:44")
-            if line[:1] in (" ", "\t") or stripped.startswith(("at ", "from ")):
-                self.pending += " " + stripped
-                return
+        # A long frame line wrapped by gdb (indented deeper) or by a paste ("at f.c:44")
+        wrapped = indent > self.pending_indent or stripped.startswith(("at ", "from "))
+        if self.pending is not None and stripped and wrapped:
+            self.pending += " " + stripped.rstrip()
+            return
         self.flush()
-        self._other(line)
+        self._other(stripped)
 
     def _other(self, line: str) -> None:
         m = _THREAD.match(line)

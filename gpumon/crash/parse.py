@@ -210,8 +210,10 @@ def _lines(f: BinaryIO, head: bytes) -> Iterator[str]:
         parts = piece.split("\n")
         carry = parts.pop() + carry
         yield from parts
-    tail = (carry + decoder.decode(b"", final=True)).replace("\r", "")
-    if tail:
+    tail = carry + decoder.decode(b"", final=True)
+    if tail.endswith("\r"):
+        yield tail[:-1]  # a last line ended by a lone CR (possibly an empty one)
+    elif tail:
         yield tail
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -58,7 +59,7 @@ PREFIXES = (
         "timestamps",
         re.compile(
             r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?\]?"
-            r"(?:[ \t]+\[?\d{1,7}\]?)?[ \t]"
+            r"(?:[ \t]+\[[ \t]*\d{1,7}[ \t]*\])?[ \t]"  # "[ 73142 ]": a bracketed thread id
         ),
     ),
     Prefix(
@@ -72,7 +73,9 @@ PREFIXES = (
 )
 _MIN_SHARE = 0.6  # a prefix must be on this share of the non-blank lines to be a wrapping
 _MAX_ROUNDS = 3  # timestamps, then a rank, then quoting: wrappings nest
-_LONG_LINE = 100_000  # longer lines are data, not wrapping: left as they are (and fast)
+_LONG_LINE = 100_000
+_WIDE_INDENT = 4  # a Markdown code block's indentation
+_MAX_INDENT = 64  # longer lines are data, not wrapping: left as they are (and fast)
 
 
 @dataclass(frozen=True)
@@ -134,8 +137,8 @@ class Plan:
                 line = line[m.end() :]
         if self.fences and _FENCE.match(line):
             return None
-        if self.indent:
-            line = line[len(self.indent) :] if line.startswith(self.indent) else line.lstrip()
+        if self.indent and line.startswith(self.indent):
+            line = line[len(self.indent) :]
         return line
 
 
@@ -193,22 +196,38 @@ def _common_prefix(lines: list[str], exclude: list[Prefix]) -> Prefix | None:
 
 
 def _common_indent(lines: list[str]) -> str:
-    """The whitespace every non-blank line starts with (a paste indented as a whole)."""
-    indent: str | None = None
-    for line in lines:
-        if not line.strip():
-            continue
-        lead = line[: len(line) - len(line.lstrip(" \t"))]
-        if indent is None:
-            indent = lead
-        else:
-            n = 0
-            while n < len(indent) and n < len(lead) and indent[n] == lead[n]:
-                n += 1
-            indent = indent[:n]
-        if not indent:
-            return ""
-    return indent or ""
+    """The indentation of a paste indented as a whole: what every non-blank line starts with,
+    or else (prose around a Markdown code block) an indentation of 4 columns or a tab that
+    most lines start with. Narrower shared indentation is a format's own (faulthandler frames)."""
+    leads = Counter(line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip())
+    total = sum(leads.values())
+    if not total:
+        return ""
+    shared = _shared_prefix(list(leads))
+    if shared:
+        return shared
+    prefixes: Counter[str] = Counter()
+    for lead, n in leads.items():
+        for end in range(1, min(len(lead), _MAX_INDENT) + 1):
+            prefixes[lead[:end]] += n
+    best = ""
+    for prefix, n in prefixes.items():
+        wide = "\t" in prefix or len(prefix) >= _WIDE_INDENT
+        if wide and n / total >= _MIN_SHARE and len(prefix) > len(best):
+            best = prefix
+    return best
+
+
+def _shared_prefix(leads: list[str]) -> str:
+    shared = leads[0]
+    for lead in leads[1:]:
+        n = 0
+        while n < len(shared) and n < len(lead) and shared[n] == lead[n]:
+            n += 1
+        shared = shared[:n]
+        if not shared:
+            break
+    return shared
 
 
 def clean(text: str) -> tuple[str, list[str]]:

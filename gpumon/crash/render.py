@@ -35,6 +35,7 @@ from gpumon.crash.render_text import (
     markdown_summary,
     more_line,
     ordered_threads,
+    shown_in_full,
     stack_lines,
     thread_summary,
     thread_title,
@@ -135,11 +136,11 @@ def render_report(
         )
     if report.notes:
         parts.append(Text(sanitize.line("Read: " + "; ".join(report.notes)), style="dim"))
-    crashed = report.crashed_thread
+    expanded = {id(t) for t in shown_in_full(report)}
     evidence = {id(t) for t in evidence_threads(report)}
     folded: list[Text] = []
     for t in ordered_threads(report):
-        if t is crashed or full:
+        if id(t) in expanded or full:
             parts.extend([Text(""), thread_renderable(t, report, full=full)])
         elif id(t) in evidence:
             parts.extend([Text(""), driver_frames_renderable(t, report)])

@@ -23,6 +23,7 @@ FOLD_INTERPRETER = 4  # likewise for CPython's own C frames (_PyEval_EvalFrameDe
 # Lines per thread in a summary (a folded run is one line). A 100 MB dump of a runaway
 # recursion has millions of frames; the summary shows the innermost ones and a count.
 FRAME_CAP = 60
+UNKNOWN_SHOWN = 3  # threads shown with frames when the crashed one is not known
 LINE_MAX = 1000  # characters of one frame line in a summary (whole with --full / --json)
 
 
@@ -158,7 +159,9 @@ def thread_summary(thread: Thread, report: CrashReport) -> str:
     top = first_interesting(thread)
     where = ""
     if top is not None:
-        where = f", top: {frame_label(top)}" + (f" ({top.image})" if top.image else "")
+        where = f", top: {frame_label(top)}" + (
+            f" ({top.image})" if top.image and top.symbol else ""
+        )
     n = len(thread.frames) + thread.frames_omitted
     count = f"{n} frame{'s' if n != 1 else ''}"
     note = f", {thread.note}" if thread.note else ""
@@ -217,6 +220,15 @@ def ordered_threads(report: CrashReport) -> list[Thread]:
     crashed = report.crashed_thread
     rest = [t for t in report.threads if t is not crashed]
     return ([crashed] if crashed is not None else []) + rest
+
+
+def shown_in_full(report: CrashReport) -> list[Thread]:
+    """Threads a summary shows with their frames: the crashed one; or, when no thread is
+    known to have crashed, the first few (a paste of one or two frame lists is read for them)."""
+    crashed = report.crashed_thread
+    if crashed is not None:
+        return [crashed]
+    return report.threads[:UNKNOWN_SHOWN] if len(report.threads) <= UNKNOWN_SHOWN else []
 
 
 def evidence_threads(report: CrashReport) -> list[Thread]:

@@ -35,7 +35,8 @@ _SECTION_END = re.compile(
     r"|Full Report|Translated Report|Thread \d+ crashed with)"
 )
 _SNIFF = re.compile(
-    r"^Thread[ \t]+\d+(?:[ \t]+Crashed)?[ \t]*::?.*\n[ \t]*\d+[ \t]+\S.*?[ \t]0x[0-9a-fA-F]+[ \t]",
+    r"^[ \t]*Thread[ \t]+\d+(?:[ \t]+Crashed)?[ \t]*::?.*\n"
+    r"[ \t]*\d+[ \t]+\S.*?[ \t]0x[0-9a-fA-F]+[ \t]",
     re.M,
 )
 # A frame list pasted without its section: `0   libmlx.dylib   mlx::core::...` (two columns
@@ -103,7 +104,7 @@ class _Reader:
         self.restarted = 0
 
     def feed(self, raw: str) -> None:
-        line = raw.rstrip()
+        line = raw.strip()  # an indented paste reads like a flush one
         mode = self.mode
         if mode == "images":
             image = parse_image(line)

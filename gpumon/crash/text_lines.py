@@ -36,6 +36,7 @@ _IMAGE_RANGE = re.compile(
     r"^[ \t]*(0x[0-9a-fA-F]+)[ \t]*-[ \t]*(0x[0-9a-fA-F]+|\?\?\?)[ \t]+(?=\S)"
 )
 _UUID = re.compile(r"<([0-9A-Fa-f-]+)>")
+_PATH_START = re.compile(r"(?<=[ \t])/")
 _MAX_LINE = 100_000
 # What a symbol starts with: a name, `_Z...`, `-[Class sel]`, `+[...]`, `~Dtor`, `<lambda>`,
 # `(anonymous namespace)`, `???`. Never a digit: that is a size, a count or a cut address.
@@ -131,10 +132,10 @@ def parse_image(line: str) -> BinaryImage | None:
     if u is not None:
         name, uuid, path = line[r.end() : u.start()].strip(), u.group(1).lower(), line[u.end() :]
     else:
-        slash = line.find(" /", r.end())
-        if slash == -1:
+        slash = _PATH_START.search(line, r.end())
+        if slash is None:
             return None
-        name, uuid, path = line[r.end() : slash].strip(), None, line[slash:]
+        name, uuid, path = line[r.end() : slash.start()].strip(), None, line[slash.start() :]
     if name.endswith(")") and "(" in name:
         name = name[: name.rfind("(")].strip()  # drop "(version)"
     name = name.removeprefix("+")  # older reports mark the app's own images with "+"

@@ -256,8 +256,8 @@ def test_huge_files(gpumon_crash, tmp_path: Path) -> None:
         f.write((NATIVE / "faulthandler-py311-segv.txt").read_bytes())
         f.write(b"\n" + (b"x" * 99 + b"\n") * (65 * 1024 * 1024 // 100 + 1))
     proc = gpumon_crash(str(big))
-    # Line formats stream: the whole file is read, and the junk after the dump is reported.
-    assert proc.returncode == 4 and "681575 line(s) could not be read" in proc.stderr
+    # Line formats stream: the whole file is read; what follows the dump is not part of it.
+    assert proc.returncode == 0 and proc.stderr == ""
     assert "Verdict: SIGSEGV in string_at" in proc.stdout
     # JSON reports are read whole, up to 64 MiB.
     ips_big = tmp_path / "big.ips"
