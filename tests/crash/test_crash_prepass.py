@@ -5,8 +5,8 @@ indentation) gives the same facts; the pre-pass never raises; streamed lines are
 from __future__ import annotations
 
 import html
-import os
 import io
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
