@@ -28,7 +28,7 @@ EXIT_ERROR = 1
 EXIT_PARTIAL = 4
 # Frames kept per thread when only a summary is printed (it shows far fewer); the rest are
 # counted. --full and --json keep every frame.
-SUMMARY_FRAME_CAP = 1000
+SUMMARY_FRAME_CAP = 500
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -125,7 +125,9 @@ def _print_json(report: CrashReport, python: CrashReport | None) -> None:
     data["verdict"] = verdict(report, python)
     if python is not None:
         data["python"] = msgspec.to_builtins(python)
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    # ASCII-only JSON: every control character, C1 code and bidi override in the report's
+    # text is a \u escape, so the data stays whole and nothing in it acts on a terminal.
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=True) + "\n")
 
 
 def _print_summary(

@@ -80,6 +80,7 @@ _SIGNALS = {
 }
 _PREAMBLE_LINES = 10
 _FILE_PREFIX = 'File "'
+_INDENTED_FILE = '  File "'  # as faulthandler writes a frame line
 
 
 # One multi-line search instead of a Python loop: sniffing must stay fast on a 64 MiB file.
@@ -113,13 +114,19 @@ class _Dump:
         self.unreadable = 0
         self.last_unreadable = False  # was the last line fed one that could not be read?
         self.images: dict[str, BinaryImage] = {}
+        self.counting: Thread | None = None  # a Python thread whose frames are only counted
 
     def feed(self, line: str) -> None:
+        if self.counting is not None and line.startswith(_INDENTED_FILE):
+            # The hot path of a huge dump: the thread holds its cap, the frame is only counted.
+            self.counting.frames_omitted += 1
+            return
         stripped = line.strip()
         self.last_unreadable = False
         if self.mode == "python" and self.current is not None and stripped.startswith(_FILE_PREFIX):
             self._python_line(stripped)  # the common case first: huge dumps are mostly frames
             return
+        self.counting = None
         m = _FATAL.search(line) if "fatal" in line.lower() else None
         if m:
             # Possibly after a progress bar on the same line: the dump starts at the match.
@@ -183,6 +190,7 @@ class _Dump:
         full = self.cap is not None and len(self.current.frames) >= self.cap
         if full and stripped.startswith(_FILE_PREFIX):
             self.current.frames_omitted += 1  # counted, not kept: memory stays bounded
+            self.counting = self.current
             return
         m = _FILE.match(stripped)
         if m:
@@ -328,8 +336,9 @@ def read_faulthandler(
 ) -> CrashReport:
     """Parse a faulthandler dump given line by line (see `parse_faulthandler`)."""
     dump = _Dump(frame_cap)
+    feed = dump.feed
     for line in lines:
-        dump.feed(line)
+        feed(line)
     return classify_report(dump.finish(source_path))
 
 

@@ -84,6 +84,8 @@ class _Reader:
         self.stray: Thread | None = None  # a `bt` (or the current-frame print) before headers
         self.pending: str | None = None  # the frame line being read (gdb may wrap long ones)
         self.pending_indent = 0
+        self.counting: Thread | None = None  # a thread whose frames are only counted
+        self.counted_last = 0
         self.unlabelled = _threads.Unlabelled()
         self.signal_line: str | None = None
         self.current_number: int | None = None
@@ -97,6 +99,16 @@ class _Reader:
         self.pid: int | None = None
 
     def feed(self, line: str) -> None:
+        if self.counting is not None:
+            # The hot path of a huge capture: the thread holds its cap, frames are only counted
+            # (a number that does not go up is a new thread and takes the normal path).
+            end = line.find(" ", 1)
+            digits = line[1:end] if line[:1] == "#" and end != -1 else ""
+            if digits.isdigit() and int(digits) > self.counted_last:
+                self.counted_last = int(digits)
+                self.counting.frames_omitted += 1
+                return
+            self.counting = None
         if not self.started:
             if not line.strip():
                 return
@@ -117,6 +129,9 @@ class _Reader:
         indent = len(line) - len(stripped)
         if stripped.startswith("#") and stripped[1:2].isdigit():  # not a "### heading"
             self.flush()
+            if self.counting is not None:
+                self.feed(line)  # the thread reached its cap with the previous frame
+                return
             self.pending, self.pending_indent = stripped, indent
             return
         # A long frame line wrapped by gdb (indented deeper) or by a paste ("at f.c:44")
@@ -169,6 +184,7 @@ class _Reader:
             target = self._restart()
         if number is not None and _threads.full(target, self.cap):
             target.frames_omitted += 1
+            self.counting, self.counted_last = target, int(number.group(1))
             return
         parsed = parse_frame_line(line)
         if parsed is None:
@@ -342,8 +358,9 @@ def read_gdb(
 ) -> CrashReport:
     """Parse gdb output given line by line (see `parse_gdb`)."""
     reader = _Reader(frame_cap)
+    feed = reader.feed
     for line in lines:
-        reader.feed(line)
+        feed(line)
     return reader.finish(source_path)
 
 

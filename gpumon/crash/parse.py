@@ -240,7 +240,8 @@ def parse_stream(
             truncated=len(raw) > MAX_BYTES,
             frame_cap=frame_cap,
         )
-    first = reports.FirstReport(kind, plan.apply(_lines(f, head)))
+    lines = _lines(f, head)
+    first = reports.FirstReport(kind, lines if plan.empty else plan.apply(lines))
     try:
         report = _read(kind, first, None, source_path, frame_cap)
     except RecursionError:

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-_STARTS: dict[str, Callable[[str], bool]] = {
-    "text": lambda s: s.startswith(("Process:", "Incident Identifier:")),
-    "ips": lambda s: s.startswith("{") and '"bug_type"' in s,
-    "faulthandler": lambda s: "Fatal Python error: " in s or "Windows fatal exception: " in s,
-    "gdb": lambda s: (
-        s.startswith(("Program received signal ", "Program terminated with signal "))
-        or (s.startswith("Thread ") and " received signal " in s)
-        or s.startswith("gpumon-native-stacks")
+# Per kind: a substring every start line contains (a C-level test that rejects nearly every
+# line of a huge dump cheaply), and the full test.
+_STARTS: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "text": (":", lambda s: s.startswith(("Process:", "Incident Identifier:"))),
+    "ips": ("bug_type", lambda s: s.startswith("{") and '"bug_type"' in s),
+    "faulthandler": (
+        "atal ",
+        lambda s: "Fatal Python error: " in s or "Windows fatal exception: " in s,
     ),
-    "lldb": lambda s: s.startswith("Process ") and s.rstrip().endswith(" stopped"),
-    "coredump": lambda s: s.lstrip().startswith(("PID: ", "Message: Process ")),
-    "panic": lambda s: s.lstrip().startswith(("panic(cpu ", "Panic(CPU ")),
+    "gdb": (
+        "sig",
+        lambda s: (
+            s.startswith(("Program received signal ", "Program terminated with signal "))
+            or (s.startswith("Thread ") and " received signal " in s)
+            or s.startswith("gpumon-native-stacks")
+        ),
+    ),
+    "lldb": (" stopped", lambda s: s.startswith("Process ") and s.rstrip().endswith(" stopped")),
+    "coredump": (": ", lambda s: s.lstrip().startswith(("PID: ", "Message: Process "))),
+    "panic": ("anic(", lambda s: s.lstrip().startswith(("panic(cpu ", "Panic(CPU "))),
 }
 _FRAME_HINTS = ("#", "File ", "frame #", "thread #", "Binary file ", "lr: ")
 
@@ -37,7 +45,9 @@ class FirstReport:
     reads the rest of the input and says how many further reports it holds."""
 
     def __init__(self, kind: str, lines: Iterable[str]) -> None:
-        self._is_start = _STARTS.get(kind)
+        hint, test = _STARTS.get(kind, ("", None))
+        self._hint = hint
+        self._is_start = test
         self._lines = iter(lines)
         self._stopped_at: str | None = None
         self._consumed = False
@@ -48,8 +58,9 @@ class FirstReport:
             self._consumed = True
             return
         started = frames = False
+        hint, is_start = self._hint, self._is_start
         for line in self._lines:
-            if self._is_start(line):
+            if hint in line and is_start(line):
                 if started and frames:
                     self._stopped_at = line
                     return
@@ -65,8 +76,9 @@ class FirstReport:
             return 0
         count = 1
         frames = False
+        hint, is_start = self._hint, self._is_start
         for line in self._lines:
-            if self._is_start(line):
+            if hint in line and is_start(line):
                 if frames:
                     count += 1
                     frames = False
