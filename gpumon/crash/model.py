@@ -55,7 +55,8 @@ class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class CrashReport(msgspec.Struct, kw_only=True, omit_defaults=True):
-    # ips-json | ips-text | text-crash | text-macos26 | faulthandler | gdb | lldb | coredump | panic
+    # ips-json | ips-text | text-crash | text-macos26 | faulthandler | gdb | lldb | coredump |
+    # panic | c10
     format: str
     process_name: str | None = None
     pid: int | None = None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gpumon.crash import (
+    c10,
     compose,
     coredump,
     faulthandler,
@@ -49,6 +50,7 @@ _LINE_READERS: dict[str, LineReader] = {
     "lldb": lldb.read_lldb,
     "faulthandler": faulthandler.read_faulthandler,
     "coredump": coredump.read_coredump,
+    "c10": c10.read_c10,
     "frames": text.read_text,
     "text": text.read_text,  # only when streamed: a whole text goes through compose
 }
@@ -64,7 +66,8 @@ def _normalise(data: str) -> str:
 
 def sniff(data: str) -> str | None:
     """The reader for `data`: "gdb", "ips", "panic", "text", "faulthandler", "lldb",
-    "coredump", "frames" (a frame list without headers), or None."""
+    "coredump", "c10" (PyTorch's own backtraces), "frames" (a frame list without headers),
+    or None."""
     head = data.lstrip()
     if head.startswith(gdb.MAGIC):
         return "gdb"
@@ -86,6 +89,8 @@ def sniff(data: str) -> str | None:
         return "lldb"
     if coredump.looks_like_coredump(data):
         return "coredump"
+    if c10.looks_like_c10(data):
+        return "c10"
     if gdb.looks_like_gdb(data):
         return "gdb"
     if head.startswith("{"):
@@ -108,7 +113,8 @@ def _unreadable(data: str) -> CrashParseError:
         return CrashParseError("binary data, not a crash report")
     return CrashParseError(
         "not a crash report gpumon can read (expected a macOS .ips or .crash report, a kernel "
-        "panic log, a Python faulthandler dump, or gdb, lldb or systemd-coredump backtraces)"
+        "panic log, a Python faulthandler dump, or gdb, lldb, systemd-coredump or PyTorch "
+        "backtraces)"
     )
 
 

@@ -9,6 +9,7 @@ has shown frames. The check is a prefix test per line, so a 100 MB dump streams 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 # Per kind: a substring every start line contains (a C-level test that rejects nearly every
@@ -31,6 +32,7 @@ _STARTS: dict[str, tuple[str, Callable[[str], bool]]] = {
     "lldb": (" stopped", lambda s: s.startswith("Process ") and s.rstrip().endswith(" stopped")),
     "coredump": (": ", lambda s: s.lstrip().startswith(("PID: ", "Message: Process "))),
     "panic": ("anic(", lambda s: s.lstrip().startswith(("panic(cpu ", "Panic(CPU "))),
+    "c10": ("PID: ", lambda s: re.match(r"[ \t]*SIG[A-Z0-9]+\(\d+\), PID: ", s) is not None),
 }
 _FRAME_HINTS = ("#", "File ", "frame #", "thread #", "Binary file ", "lr: ")
 

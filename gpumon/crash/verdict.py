@@ -166,6 +166,8 @@ def verdict(report: CrashReport, python: CrashReport | None = None) -> str:
     same crash, used to add where the crashed thread's Python code was."""
     if report.format == "panic":
         return _panic(report)
+    if report.format == "c10" and report.signal is None and report.message:
+        return f"{report.message} (a C++ exception's backtrace; the crash is not in it)"
     crashed = report.crashed_thread
     if (
         crashed is None

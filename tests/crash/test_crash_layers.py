@@ -22,6 +22,7 @@ PARSERS = {
     "lldb": {"lldb"},
     "coredump": {"coredump"},
     "panic": {"panic"},
+    "c10": {"c10"},
 }
 OWNED = {m: p for p, ms in PARSERS.items() for m in ms}
 

@@ -446,3 +446,25 @@ def test_several_reports_the_first_is_read_and_the_rest_counted() -> None:
     r = parse_report(FAULTHANDLER + "\n" + second + "\n" + second)
     assert r.signal == "SIGSEGV" and len(r.threads) == 2
     assert r.warnings == ["the input holds 3 reports: only the first was read"]
+
+
+# --- PyTorch's own backtraces -------------------------------------------------------------
+
+C10_FRAMES = (
+    "frame #0: c10::Error::Error(c10::SourceLocation, std::string) + 0x57 "
+    "(0x7fefa74cf897 in /v/torch/lib/libc10.so)\n"
+    "frame #1: <unknown function> + 0xe32e33 (0x7fef5aed7e33 in /v/torch/lib/libtorch_cuda.so)\n"
+)
+
+
+def test_c10_exception_and_fatal_signal_backtraces_are_read() -> None:
+    r = parse_report(
+        "Exception raised from ncclCommWatchdog at ProcessGroupNCCL.cpp:1418 (most recent call "
+        "first):\n" + C10_FRAMES
+    )
+    assert r.format == "c10" and r.signal is None and r.warnings
+    assert [f.image for f in r.threads[0].frames] == ["libc10.so", "libtorch_cuda.so"]
+    assert r.threads[0].frames[0].offset == 0x57 and r.threads[0].frames[1].symbol is None
+    assert verdict(r).startswith("Exception raised from ncclCommWatchdog")
+    r = parse_report("SIGABRT(6), PID: 36779, Thread 36779: \n" + C10_FRAMES)
+    assert (r.signal, r.pid, r.crashed_thread_index, r.warnings) == ("SIGABRT", 36779, 0, [])
