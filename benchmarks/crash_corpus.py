@@ -67,7 +67,7 @@ def main() -> int:
     print(f"crashed thread right: {crashed[0]}/{crashed[1]}")
     print(f"signal right: {signal[0]}/{signal[1]}")
     print(f"complete reports fully right: {complete[0]}/{complete[1]}")
-    print(f"partial pastes fully right (exit 4 with the facts they have): {partial[0]}/{partial[1]}")
+    print(f"partial pastes fully right (exit 4, the facts they have): {partial[0]}/{partial[1]}")
     print(f"rejected (exit 1): {rejected}")
     return 0
 
