@@ -159,9 +159,7 @@ def thread_summary(thread: Thread, report: CrashReport) -> str:
     top = first_interesting(thread)
     where = ""
     if top is not None:
-        where = f", top: {frame_label(top)}" + (
-            f" ({top.image})" if top.image and top.symbol else ""
-        )
+        where = f", top: {frame_label(top)}" + (f" ({top.image})" if top.image else "")
     n = len(thread.frames) + thread.frames_omitted
     count = f"{n} frame{'s' if n != 1 else ''}"
     note = f", {thread.note}" if thread.note else ""
