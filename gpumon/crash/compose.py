@@ -31,19 +31,20 @@ _MERGED_FIELDS = (
 )
 
 
-def read_ips(data: str, *, source_path: str | None = None) -> CrashReport:
+def read_ips(
+    data: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
     """An `.ips` file (or a paste holding one): JSON body, text body, or a kernel panic."""
     found = ips.find_header(data)
     if found is None:
-        return ips.parse_ips(data, source_path=source_path)  # a bare JSON body
+        return ips.parse_ips(data, source_path=source_path, frame_cap=frame_cap)  # bare body
     _start, end, header = found
-    rest = data[end:]
     if str(header.get("bug_type")) in panic.PANIC_BUG_TYPES:
-        return panic.parse_panic(data, header=header, body=rest, source_path=source_path)
-    start = ips.body_start(rest)
-    if rest[start : start + 1] == "{" or not rest.strip():
-        return ips.parse_ips(data, source_path=source_path)
-    report = text.parse_text(rest, source_path=source_path)
+        return panic.parse_panic(data, header=header, body=data[end:], source_path=source_path)
+    body = data[end : end + 4096].lstrip()  # (not a copy of a large body)
+    if body[:1] == "{" or not data[end:].strip():
+        return ips.parse_ips(data, source_path=source_path, frame_cap=frame_cap)
+    report = text.parse_text(data[end:], source_path=source_path, frame_cap=frame_cap)
     report.format = "ips-text"
     return ips.apply_header(report, header)
 
@@ -66,10 +67,12 @@ def split_full_report(data: str) -> tuple[str, str | None]:
     return head, data[start:]
 
 
-def read_text_report(data: str, *, source_path: str | None = None) -> CrashReport:
+def read_text_report(
+    data: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
     """A text report, with its embedded Full Report JSON when there is one."""
     text_part, json_part = split_full_report(data)
-    report = text.parse_text(text_part, source_path=source_path)
+    report = text.parse_text(text_part, source_path=source_path, frame_cap=frame_cap)
     if json_part is not None:
         report = merge_full_report(report, json_part)
         report.source_path = source_path
@@ -80,8 +83,8 @@ def merge_full_report(text_report: CrashReport, json_text: str) -> CrashReport:
     """Prefer the embedded JSON's facts; keep what only the text has."""
     found = ips.find_header(json_text)
     if found is not None:
-        rest = json_text[found[1] :]
-        if rest[ips.body_start(rest) : ips.body_start(rest) + 1] not in ("{", ""):
+        start = ips.body_start(json_text, found[1])
+        if json_text[start : start + 1] not in ("{", ""):
             return text_report  # the embedded part has a text body: nothing more exact
     try:
         full = ips.parse_ips(json_text)

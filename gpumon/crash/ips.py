@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from typing import Any
 
+from gpumon.crash._json_salvage import salvage
 from gpumon.crash._values import as_dict, as_int, as_list, as_str, basename
 from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
@@ -27,15 +27,8 @@ _DECODER = json.JSONDecoder()
 # A header line is a one-line JSON object that names its bug type (a few hundred bytes).
 _LINE_START_BRACE = re.compile(r"^[ \t]*\{", re.M)
 _MAX_HEADER_LINE = 64 * 1024
+_NON_BLANK = re.compile(r"\S")
 _MAX_HEADER_CANDIDATES = 1000
-# Tokens that matter for closing a truncated JSON document: strings (skipped whole), brackets
-# and commas. An unterminated string at the very end is matched so the scan can stop there.
-# Strings are matched as "unrolled loops" (runs of plain characters, then one escape):
-# an alternation per character is ~50x slower on a multi-megabyte string.
-_JSON_TOKENS = re.compile(
-    r'(?P<s>"[^"\\]*(?:\\.[^"\\]*)*")|(?P<u>"[^"\\]*(?:\\.[^"\\]*)*\Z)|(?P<p>[{}\[\],])', re.S
-)
-_MAX_SALVAGE_TRIES = 3
 
 
 def find_header(text: str) -> tuple[int, int, dict[str, Any]] | None:
@@ -61,29 +54,30 @@ def looks_like_ips(text: str) -> bool:
     return find_header(text) is not None
 
 
-def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
+def parse_ips(
+    text: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
     """Parse an `.ips` file's text. Raises CrashParseError when there is no report in it."""
     found = find_header(text)
     warnings: list[str] = []
+    # Offsets into `text`, never slices of it: a body can be tens of megabytes.
     if found is None:
         # A bare JSON body without the metadata line (someone copied only the body).
-        stripped = text.lstrip()
-        if not stripped.startswith("{"):
+        start = body_start(text)
+        if text[start : start + 1] != "{":
             raise CrashParseError("no .ips header line (a JSON object with bug_type) found")
         header: dict[str, Any] = {}
-        rest = text
         warnings.append("no .ips metadata line: read the JSON body alone")
     else:
         _, end, header = found
-        rest = text[end:]
-    start = body_start(rest)
-    if rest[start : start + 1] != "{":
-        raise CrashParseError(
-            "the .ips body is a text report, not JSON (gpumon.crash.parse reads both)"
-            if rest.strip()
-            else "the .ips file has a header line but no report body"
-        )
-    body, body_warnings = _decode_body(rest, start)
+        start = body_start(text, end)
+        if text[start : start + 1] != "{":
+            raise CrashParseError(
+                "the .ips body is a text report, not JSON (gpumon.crash.parse reads both)"
+                if start < len(text)
+                else "the .ips file has a header line but no report body"
+            )
+    body, body_warnings = _decode_body(text, start)
     warnings.extend(body_warnings)
     if body is None:
         if not header:
@@ -98,7 +92,7 @@ def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
             source_path=source_path,
         )
         return report
-    report = report_from_body(header, body, warnings)
+    report = report_from_body(header, body, warnings, frame_cap=frame_cap)
     report.source_path = source_path
     return classify_report(report)
 
@@ -112,9 +106,10 @@ def apply_header(report: CrashReport, header: dict[str, Any]) -> CrashReport:
     return report
 
 
-def body_start(rest: str) -> int:
-    """Offset of the first non-blank character of the text after a header line."""
-    return len(rest) - len(rest.lstrip())
+def body_start(text: str, pos: int = 0) -> int:
+    """Offset of the first non-blank character of `text` at or after `pos` (len if none)."""
+    m = _NON_BLANK.search(text, pos)
+    return m.start() if m is not None else len(text)
 
 
 def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str]]:
@@ -123,7 +118,7 @@ def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str
     except RecursionError:
         return None, ["the JSON body is nested too deeply to read"]
     except ValueError as e:
-        salvaged = _salvage(text, start)
+        salvaged = salvage(text, start)
         where = getattr(e, "pos", None)
         at = f" at character {where - start} of the body" if isinstance(where, int) else ""
         if salvaged is None:
@@ -135,50 +130,6 @@ def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str
     if not isinstance(body, dict):
         return None, ["the JSON body is not an object"]
     return body, []
-
-
-def _salvage(text: str, start: int) -> dict[str, Any] | None:
-    """Close a truncated JSON object at one of its last commas and decode that prefix."""
-    candidates: deque[int] = deque(maxlen=_MAX_SALVAGE_TRIES)
-    depth = 0
-    for m in _JSON_TOKENS.finditer(text, start):
-        if m.lastgroup == "u":
-            break  # the text ends inside a string
-        if m.lastgroup == "s":
-            continue
-        tok = m.group(0)
-        if tok in "{[":
-            depth += 1
-        elif tok in "}]":
-            depth -= 1
-            if depth <= 0:
-                break  # complete (or broken beyond repair): nothing to close
-        elif tok == "," and depth > 0:
-            candidates.append(m.start())
-    for cut in reversed(candidates):
-        closers = _closers(text, start, cut)
-        if closers is None:
-            continue
-        try:
-            body = json.loads(text[start:cut] + closers)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(body, dict):
-            return body
-    return None
-
-
-def _closers(text: str, start: int, cut: int) -> str | None:
-    stack: list[str] = []
-    for m in _JSON_TOKENS.finditer(text, start, cut):
-        if m.lastgroup != "p":
-            continue
-        tok = m.group(0)
-        if tok in "{[":
-            stack.append("}" if tok == "{" else "]")
-        elif tok in "}]" and (not stack or stack.pop() != tok):
-            return None
-    return "".join(reversed(stack))
 
 
 def _os_version(header: dict[str, Any], body: dict[str, Any]) -> str | None:
@@ -275,9 +226,14 @@ def _frame(index: int, raw: Any, images: list[BinaryImage]) -> Frame:
 
 
 def report_from_body(
-    header: dict[str, Any], body: dict[str, Any], warnings: list[str] | None = None
+    header: dict[str, Any],
+    body: dict[str, Any],
+    warnings: list[str] | None = None,
+    *,
+    frame_cap: int | None = None,
 ) -> CrashReport:
-    """Build the report from a decoded bug_type 309 body (no classification)."""
+    """Build the report from a decoded bug_type 309 body (no classification). With a
+    `frame_cap`, frames past it are counted, not built."""
     warnings = list(warnings or [])
     images = _images(body)
     exception = as_dict(body.get("exception"))
@@ -285,7 +241,9 @@ def report_from_body(
     threads: list[Thread] = []
     for i, raw in enumerate(as_list(body.get("threads"))):
         t = as_dict(raw)
-        frames = [_frame(j, f, images) for j, f in enumerate(as_list(t.get("frames")))]
+        raw_frames = as_list(t.get("frames"))
+        kept = raw_frames if frame_cap is None else raw_frames[:frame_cap]
+        frames = [_frame(j, f, images) for j, f in enumerate(kept)]
         threads.append(
             Thread(
                 index=i,
@@ -294,6 +252,7 @@ def report_from_body(
                 queue=as_str(t.get("queue")),
                 crashed=t.get("triggered") is True or (faulting is not None and faulting == i),
                 frames=frames,
+                frames_omitted=len(raw_frames) - len(kept),
             )
         )
     if faulting is None:

@@ -39,7 +39,8 @@ from gpumon.crash import (
 )
 from gpumon.crash.model import CrashParseError, CrashReport
 
-MAX_BYTES = 64 * 1024 * 1024  # JSON reports and stdin are read up to this size, with a warning
+MAX_BYTES = 64 * 1024 * 1024  # JSON reports are read up to this size, with a warning
+SUMMARY_JSON_BYTES = 32 * 1024 * 1024  # ... and up to this size for a summary
 STREAM_ABOVE = 8 * 1024 * 1024  # larger files of a line format are read line by line
 _HEAD = 1024 * 1024  # what the format and the wrapping are decided from
 _CHUNK = 1024 * 1024
@@ -123,9 +124,9 @@ def _read(
 ) -> CrashReport:
     """Run the reader for `kind`; `whole` is the text when it is in memory."""
     if whole is not None and kind == "ips":
-        return compose.read_ips(whole, source_path=source_path)
+        return compose.read_ips(whole, source_path=source_path, frame_cap=cap)
     if whole is not None and kind == "text":
-        return compose.read_text_report(whole, source_path=source_path)
+        return compose.read_text_report(whole, source_path=source_path, frame_cap=cap)
     if kind == "panic":
         data = whole if whole is not None else "\n".join(lines)
         found = ips.find_header(data)
@@ -136,7 +137,7 @@ def _read(
         return panic.parse_panic(data, source_path=source_path)
     reader = _LINE_READERS.get(kind)
     if reader is None:  # JSON reports are never streamed (see parse_stream)
-        return compose.read_ips("\n".join(lines), source_path=source_path)
+        return compose.read_ips("\n".join(lines), source_path=source_path, frame_cap=cap)
     return reader(lines, source_path=source_path, frame_cap=cap)
 
 
@@ -161,10 +162,13 @@ def parse_report(
     kind = sniff(cleaned)
     if kind is None:
         raise _unreadable(data)
-    first = reports.FirstReport(kind, cleaned.splitlines())
-    lines = list(first)
-    more = first.more()
-    whole = "\n".join(lines) + "\n" if more else cleaned
+    if reports.may_hold_several(kind, cleaned):
+        first = reports.FirstReport(kind, cleaned.splitlines())
+        lines = list(first)
+        more = first.more()
+        whole = "\n".join(lines) + "\n" if more else cleaned
+    else:  # the common case: no second start line, so no copy of a large input
+        lines, more, whole = cleaned.splitlines() if kind in _LINE_READERS else [], 0, cleaned
     try:
         report = _read(kind, lines, whole, source_path, frame_cap)
     except RecursionError:
@@ -183,18 +187,22 @@ def parse_bytes(
     source_path: str | None = None,
     truncated: bool = False,
     frame_cap: int | None = None,
+    limit: int = MAX_BYTES,
 ) -> CrashReport:
-    """Parse a report's bytes (see `parse_report`); `truncated` says the input was longer."""
+    """Parse a report's bytes (see `parse_report`); `truncated` says the input was longer than
+    `limit`."""
     # Line endings are fixed on bytes (fast) rather than on a large decoded string.
     raw = raw.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     # Binary junk (a core file, an image) is refused from its head, without decoding 64 MiB.
     head = decode(raw[:_HEAD])
     if len(raw) > _HEAD and _is_binary(head) and sniff(head) is None:
         raise CrashParseError("binary data, not a crash report")
-    report = parse_report(decode(raw), source_path=source_path, frame_cap=frame_cap)
+    text = decode(raw)
+    del raw  # a large input is held once, as text
+    report = parse_report(text, source_path=source_path, frame_cap=frame_cap)
     if truncated:
         report.warnings.append(
-            f"the input is larger than {MAX_BYTES // (1024 * 1024)} MiB: only the start was read"
+            f"the input is larger than {limit // (1024 * 1024)} MiB: only the start was read"
         )
     return report
 
@@ -238,13 +246,16 @@ def parse_stream(
     if kind is None:
         raise _unreadable(sample)
     if kind not in _LINE_READERS or (kind == "frames" and len(head) < _HEAD):
-        rest = f.read(MAX_BYTES + 1 - len(head))
-        raw = head + rest
+        # JSON reports are read whole: a summary reads less of a huge one (bounded memory).
+        limit = MAX_BYTES if frame_cap is None else SUMMARY_JSON_BYTES
+        raw = head + f.read(limit + 1 - len(head))
+        truncated = len(raw) > limit
         return parse_bytes(
-            raw[:MAX_BYTES],
+            raw[:limit] if truncated else raw,
             source_path=source_path,
-            truncated=len(raw) > MAX_BYTES,
+            truncated=truncated,
             frame_cap=frame_cap,
+            limit=limit,
         )
     lines = _lines(f, head)
     first = reports.FirstReport(kind, lines if plan.empty else plan.apply(lines))

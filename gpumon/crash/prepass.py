@@ -71,6 +71,7 @@ PREFIXES = (
     ),
     Prefix("'service |' prefix", re.compile(r"^[\w.-]{1,100}[ \t]+\|[ \t]?")),
 )
+SAMPLE = 1024 * 1024  # characters a plan is made from
 _MIN_SHARE = 0.6  # a prefix must be on this share of the non-blank lines to be a wrapping
 _MAX_ROUNDS = 3  # timestamps, then a rank, then quoting: wrappings nest
 _LONG_LINE = 100_000
@@ -231,8 +232,9 @@ def _shared_prefix(leads: list[str]) -> str:
 
 
 def clean(text: str) -> tuple[str, list[str]]:
-    """`text` without its wrapping, and the notes saying what was removed."""
-    p = plan(text)
+    """`text` without its wrapping, and the notes saying what was removed. The wrapping is
+    decided from the first SAMPLE characters (a wrapping is on every line, so the head tells)."""
+    p = plan(text[:SAMPLE])
     if p.empty:
         return text, []
     return "\n".join(p.apply(text.splitlines())) + "\n", p.notes()

@@ -87,3 +87,27 @@ class FirstReport:
             elif not frames and _frame_like(line):
                 frames = True
         return count
+
+
+# The start lines again, as one multi-line pattern per kind: a C-level search says whether an
+# input in memory can hold a second report before it is split into lines.
+_START_PATTERNS = {
+    "text": r"^(?:Process:|Incident Identifier:)",
+    "ips": r'^\{.*"bug_type"',
+    "faulthandler": r"Fatal Python error: |Windows fatal exception: ",
+    "gdb": r"^(?:Program (?:received|terminated with) signal |Thread .* received signal |gpumon-)",
+    "lldb": r"^Process \d+ stopped",
+    "coredump": r"^[ \t]*(?:PID: |Message: Process )",
+    "panic": r"^[ \t]*(?:panic\(cpu |Panic\(CPU )",
+    "c10": r"^[ \t]*SIG[A-Z0-9]+\(\d+\), PID: ",
+}
+_START_RES = {kind: re.compile(pattern, re.M) for kind, pattern in _START_PATTERNS.items()}
+
+
+def may_hold_several(kind: str, text: str) -> bool:
+    """Could `text` hold more than one report of `kind`? (two start lines or more)"""
+    pattern = _START_RES.get(kind)
+    if pattern is None:
+        return False
+    found = pattern.finditer(text)
+    return next(found, None) is not None and next(found, None) is not None

@@ -265,6 +265,8 @@ def test_huge_files(gpumon_crash, tmp_path: Path) -> None:
         f.write((FIXTURES / "llvm__multithread-test.ips").read_bytes().rstrip(b"\n}"))
         f.write(b',"pad":"' + b"x" * (65 * 1024 * 1024) + b'"}\n')
     proc = gpumon_crash(str(ips_big))
+    assert proc.returncode == 4 and "larger than 32 MiB" in proc.stderr  # a summary reads less
+    proc = gpumon_crash("--json", str(ips_big))
     assert proc.returncode == 4 and "larger than 64 MiB" in proc.stderr
     junk = tmp_path / "junk.bin"
     with junk.open("wb") as f:
