@@ -5,7 +5,8 @@
 
 Each case writes a synthetic report into a temporary directory and runs `python -m gpumon
 crash FILE` (a summary, and with --json where asked) as a child process; the peak resident set
-size is the child's own (os.wait4), the wall time includes interpreter start-up. Cases:
+size is the child's own (os.wait4), the wall time includes interpreter start-up (with
+--repeat N: the median wall time and the largest RSS of N runs). Cases:
 
 - faulthandler: one thread of a runaway recursion, ~3.4 M frames (the evidence issue's dump);
 - gdb: `thread apply all bt` of 400 threads, ~1 M frame lines;
@@ -112,6 +113,7 @@ def main() -> int:
     ap.add_argument("--mb", type=int, default=100, help="input size in MiB (default 100)")
     ap.add_argument("--case", choices=sorted(CASES), action="append", help="default: all")
     ap.add_argument("--json", action="store_true", help="also measure --json (every frame)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (median shown)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {sys.platform}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,7 +125,9 @@ def main() -> int:
             if args.json:
                 runs.append(("--json", ["--json", str(path)]))
             for label, cmd in runs:
-                wall, rss, code, lines = measure(cmd)
+                results = sorted(measure(cmd) for _ in range(max(1, args.repeat)))
+                wall, _, code, lines = results[len(results) // 2]
+                rss = max(r[1] for r in results)
                 print(
                     f"{name:13} {size:6.1f} MiB ({what}) {label:8} wall {wall:5.2f} s  "
                     f"peak RSS {rss:6.1f} MB  exit {code}  {lines:,} lines printed"

@@ -21,6 +21,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import re
+
     from gpumon.crash.model import CrashReport
 
 EXIT_OK = 0
@@ -28,7 +30,7 @@ EXIT_ERROR = 1
 EXIT_PARTIAL = 4
 # Frames kept per thread when only a summary is printed (it shows far fewer); the rest are
 # counted. --full and --json keep every frame.
-SUMMARY_FRAME_CAP = 500
+SUMMARY_FRAME_CAP = 200
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -115,19 +117,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_json(report: CrashReport, python: CrashReport | None) -> None:
-    import json
+    import re
 
     import msgspec
 
     from gpumon.crash.classify import verdict
 
-    data = msgspec.to_builtins(report)
-    data["verdict"] = verdict(report, python)
+    # msgspec encodes the report in C without building dicts first: a dump with millions of
+    # frames must not need gigabytes. The verdict (and the Python report) follow its fields.
+    extra: dict[str, object] = {"verdict": verdict(report, python)}
     if python is not None:
-        data["python"] = msgspec.to_builtins(python)
+        extra["python"] = python
+    joined = msgspec.json.encode(report)[:-1] + b"," + msgspec.json.encode(extra)[1:]
+    data = msgspec.json.format(joined, indent=2)
+    del joined
     # ASCII-only JSON: every control character, C1 code and bidi override in the report's
-    # text is a \u escape, so the data stays whole and nothing in it acts on a terminal.
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=True) + "\n")
+    # text becomes a \u escape, so the data stays whole and nothing in it acts on a terminal.
+    if data.isascii() and b"\x7f" not in data:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.buffer.flush()
+        return
+    text = re.sub(r"[^\n\x20-\x7e]", _json_escape, data.decode())
+    sys.stdout.write(text + "\n")
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _print_summary(
