@@ -12,7 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "live": ("gpumon.commands.live", "open the interactive monitor (the default)"),
     "sweep": ("gpumon.commands.sweep", "headless thread-count ramp with a scaling and crash table"),
     "doctor": ("gpumon.commands.doctor", "what this machine can run and how crashes are captured"),
-    "crash": ("gpumon.crash.command", "summarise a crash report (.ips, .crash, faulthandler)"),
+    "crash": ("gpumon.commands.crash", "summarise a crash report (.ips, .crash, faulthandler)"),
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
     "export": ("gpumon.commands.export", "export a session log as csv, json or md"),

@@ -52,8 +52,8 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
     if isinstance(e, ev.PoolPreparing):
         if e.phase not in ("waiting", "creating"):
             return None  # one line per build; the panel shows its progress
-        what = "waiting for another build of" if e.phase == "waiting" else "building"
-        return "start", Text(f"{what} environment {e.env}", style="yellow")
+        doing = "waiting for another build of" if e.phase == "waiting" else "building"
+        return "start", Text(f"{doing} environment {e.env}", style="yellow")
     if isinstance(e, ev.PoolReady):
         t = Text(
             f"ready: pid {e.pid}, {e.framework} on {e.device} ({e.device_reason}), "

@@ -20,14 +20,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from gpumon.exit_codes import ExitCode
+
 if TYPE_CHECKING:
     import re
 
     from gpumon.crash.model import CrashReport
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_PARTIAL = 4
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = ExitCode.OK, ExitCode.ERROR, ExitCode.PARTIAL
 # Frames kept per thread when only a summary is printed (it shows far fewer); the rest are
 # counted. --full and --json keep every frame.
 SUMMARY_FRAME_CAP = 200
