@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
     "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
+    "run": ("gpumon.commands.run", "play a scenario headless and record it (sweep's exit status)"),
+    "demo": ("gpumon.commands.demo", "show a threading bug live, from a built-in scenario"),
     "bisect": ("gpumon.commands.bisect", "find the release where a crash appeared or went away"),
     "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
 }

@@ -17,6 +17,7 @@ from gpumon.commands.options import (
     seconds_type,
 )
 from gpumon.exit_codes import ExitCode
+from gpumon.spec import SpecError
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -48,10 +49,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="report a worker as stalled after this long without a message (default 3)",
     )
+    add_monitor_options(g)
+
+
+def add_monitor_options(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """What `live` shares with `demo`: a scenario to play, a kiosk mode."""
+    g.add_argument(
+        "--scenario",
+        metavar="FILE|NAME",
+        default=None,
+        help="play a scenario (a TOML file, or a built-in: see gpumon demo --list); its "
+        "pools replace --pool",
+    )
+    g.add_argument(
+        "--readonly",
+        action="store_true",
+        help="no pool keys: the pools run as started or scripted (a kiosk, a talk)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
+    scenario = None
+    if getattr(args, "scenario", None):
+        if args.pool:
+            raise SpecError("a scenario names its own pools: leave out --pool")
+        from gpumon.scenario.choose import pick
+        from gpumon.scenario.model import load
+        from gpumon.tui.source import ScenarioRun
+
+        sc, source = load(args.scenario)  # ScenarioError: one line, exit 2
+        pools, fallback, note = pick(sc)
+        if note:
+            print(f"gpumon: {note}", file=sys.stderr)
+        scenario = ScenarioRun(sc, source, fallback, note)
+        args.restart = sc.restart
+    else:
+        pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():
         print(
             "gpumon: the live monitor needs a terminal; for a headless run use `gpumon sweep`",
@@ -74,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         stall_after=args.stall_after,
         follow_crashes=args.follow_crashes,
         argv=sys.argv,
+        scenario=scenario,
+        readonly=getattr(args, "readonly", False),
     )
     code = app.run()
     log = app.source.log_path

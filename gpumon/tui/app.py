@@ -37,7 +37,7 @@ from gpumon.tui.pool_keys import PoolKeys
 from gpumon.tui.screens.crash import CrashScreen
 from gpumon.tui.screens.help import HelpScreen
 from gpumon.tui.screens.main import LiveScreen, MainScreen, ReplayScreen
-from gpumon.tui.source import EventSource, LiveSource, ReplaySource
+from gpumon.tui.source import EventSource, LiveSource, ReplaySource, ScenarioRun
 from gpumon.tui.widgets.event_log import EventLog
 from gpumon.tui.widgets.host_strip import HostStrip
 from gpumon.tui.widgets.replay_bar import ReplayBar
@@ -323,8 +323,11 @@ def live_app(
     argv: Sequence[str] = (),
     refresh_hz: float = REFRESH_HZ,
     screenshot_dir: Path | None = None,
+    scenario: ScenarioRun | None = None,
+    readonly: bool = False,
 ) -> GpumonApp:
-    """The monitor over real pools (recorded unless `record` is False)."""
+    """The monitor over real pools (recorded unless `record` is False), optionally playing a
+    scenario; `readonly` turns the pool keys off."""
     source = LiveSource(
         pools,
         session_dir=session_dir,
@@ -332,6 +335,8 @@ def live_app(
         restart=restart,
         stall_after=stall_after,
         argv=argv,
+        scenario=scenario,
+        readonly=readonly,
     )
     return GpumonApp(
         source, follow_crashes=follow_crashes, refresh_hz=refresh_hz, screenshot_dir=screenshot_dir
