@@ -102,20 +102,16 @@ class Conductor:
             for i, st in enumerate(self.sc.steps, start=1):
                 self.index = i
                 began = time.monotonic()
+                if st.until == "key" and self.interactive:
+                    # The presenter reads this step's caption while the room waits for them.
+                    self._announce(i, st, st.caption or "", "the presenter")
                 waited = await self._trigger(st, t0, previous_end)
                 await self._act(st)
                 caption = st.caption or ""
                 if st.compare:
                     caption = (caption + " " + self._compare(st.compare, began)).strip()
-                self.publish(
-                    ev.ScenarioStep(
-                        index=i,
-                        total=len(self.sc.steps),
-                        caption=caption,
-                        waited=waited,
-                        pool=st.pool or "",
-                    )
-                )
+                if not (st.until == "key" and self.interactive):
+                    self._announce(i, st, caption, waited)
                 if st.show and self.show is not None:
                     self.show(st.show)
                 previous_end = time.monotonic()
@@ -126,6 +122,17 @@ class Conductor:
             self.waiting = ""
             self.publish(ev.ScenarioEnded(reason=reason))
         return reason
+
+    def _announce(self, index: int, st: Step, caption: str, waited: str) -> None:
+        self.publish(
+            ev.ScenarioStep(
+                index=index,
+                total=len(self.sc.steps),
+                caption=caption,
+                waited=waited,
+                pool=st.pool or "",
+            )
+        )
 
     async def _trigger(self, st: Step, t0: float, previous_end: float) -> str:
         if st.at is not None:

@@ -220,7 +220,7 @@ class Recorder:
                 if src_rel is not None:
                     report = msgspec.structs.replace(report, source_path=src_rel)
             return msgspec.structs.replace(e, path=rel, report=report)
-        if isinstance(e, ev.PoolReady) and e.artifacts_dir:
+        if isinstance(e, ev.PoolReady | ev.Crash) and e.artifacts_dir:
             rel = self._relative(Path(e.artifacts_dir))
             if rel is not None:
                 return msgspec.structs.replace(e, artifacts_dir=rel)
