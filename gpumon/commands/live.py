@@ -8,15 +8,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpumon import layout
 from gpumon.commands.options import (
+    MetricsUnavailable,
+    add_metrics_options,
     add_pool_options,
+    add_restart_options,
     add_session_dir_argument,
     pools_from_args,
-    seconds_type,
+    start_metrics,
 )
 from gpumon.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from gpumon.metrics import Exporter
+    from gpumon.spec import PoolConfig
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -30,24 +38,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not write a session log (crash artifacts go to a temporary folder)",
     )
-    g.add_argument(
-        "--restart",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="restart a crashed pool automatically, with backoff (default: on)",
-    )
+    add_restart_options(g)
     g.add_argument(
         "--follow-crashes",
         action="store_true",
         help="open the crash screen by itself on the first crash",
     )
-    g.add_argument(
-        "--stall-after",
-        type=seconds_type("--stall-after"),
-        default=None,
-        metavar="SECONDS",
-        help="report a worker as stalled after this long without a message (default 3)",
-    )
+    add_metrics_options(g)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +61,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"gpumon: {why}", file=sys.stderr)
             return ExitCode.ERROR
 
+    try:
+        exporter = start_metrics(args, "live")
+    except MetricsUnavailable as e:
+        print(e, file=sys.stderr)
+        return ExitCode.ERROR
+    try:
+        return _run_app(args, pools, exporter)
+    finally:
+        if exporter is not None:
+            exporter.stop()
+
+
+def _run_app(args: argparse.Namespace, pools: list[PoolConfig], exporter: Exporter | None) -> int:
     from gpumon.tui.app import make_app
 
     app = make_app(
@@ -74,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         stall_after=args.stall_after,
         follow_crashes=args.follow_crashes,
         argv=sys.argv,
+        listeners=[exporter.listener] if exporter is not None else (),
     )
     code = app.run()
     log = app.source.log_path

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -637,6 +637,7 @@ def make_app(
     refresh_hz: float = REFRESH_HZ,
     argv: Sequence[str] = (),
     screenshot_dir: Path | None = None,
+    listeners: Sequence[Callable[[ev.Event], None]] = (),
 ) -> GpumonApp:
     """The one way to build the app: live pools, or a replay of `replay` (a session log).
 
@@ -659,6 +660,7 @@ def make_app(
             restart=restart,
             stall_after=stall_after,
             argv=argv,
+            listeners=listeners,
         )
     return GpumonApp(
         source, follow_crashes=follow_crashes, refresh_hz=refresh_hz, screenshot_dir=screenshot_dir
