@@ -192,3 +192,23 @@ def test_without_prometheus_client_the_error_names_the_extra() -> None:
     assert r.stderr.strip() == (
         "gpumon pipe: --metrics-port needs prometheus-client: pip install 'gpumon[metrics]'"
     )
+
+
+async def test_the_live_monitor_feeds_the_endpoint_from_its_own_session(tmp_path: Path) -> None:
+    # `gpumon live --metrics-port` hands the exporter to the app as one more listener.
+    import asyncio
+
+    from gpumon.spec import parse_pool
+    from gpumon.tui.app import make_app
+    from tests.conftest import wait_for
+
+    ex = Exporter(0, interval=0.3).start()
+    try:
+        app = make_app(pools=[parse_pool(QUICK)], session_dir=tmp_path, listeners=[ex.listener])
+        async with app.run_test(size=(120, 36)):
+            await wait_for(lambda: ex.state.last and ex.state.last[0].ops > 0, 120, what="ops")
+            m = await asyncio.to_thread(scrape, ex.url)
+        assert m["gpumon_session_info"][0][0]["mode"] == "tui"
+        assert {lab["pool"]: v for lab, v in m["gpumon_pool_up"]} == {"fault": 1}
+    finally:
+        ex.stop()
