@@ -19,4 +19,5 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
     "bisect": ("gpumon.commands.bisect", "find the release where a crash appeared or went away"),
     "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
+    "completion": ("gpumon.commands.completion", "print a bash or zsh completion script"),
 }

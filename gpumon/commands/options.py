@@ -2,7 +2,7 @@
 
 Every value goes through gpumon.spec's validators, so a global `--threads 0` and a pool key
 `threads=0` are refused with the same sentence. argparse turns an ArgumentTypeError into one
-usage line (gpumon.cli.Parser), exit 2.
+usage line (gpumon.commands.parser.Parser), exit 2.
 """
 
 from __future__ import annotations
