@@ -51,7 +51,7 @@ def script(shell: str) -> str:
             action.complete = {"bash": "_gpumon_pools", "zsh": "_gpumon_pools"}  # type: ignore[attr-defined]
         elif action.dest == "log" and not action.option_strings:
             action.complete = {"bash": "_gpumon_logs", "zsh": "_gpumon_logs"}  # type: ignore[attr-defined]
-    text = str(shtab.complete(parser, shell=shell, preamble=_preamble()))
+    text = str(shtab.complete(parser, shell=shell, preamble=_preamble()[shell]))
     return text + BASH_COLONS if shell == "bash" else text
 
 
