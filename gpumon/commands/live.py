@@ -19,6 +19,7 @@ from gpumon.commands.options import (
     add_session_dir_argument,
     pools_from_args,
     start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode
 
@@ -69,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run_app(args, pools, exporter)
     finally:
-        if exporter is not None:
-            exporter.stop()
+        stop_metrics(exporter, args)
 
 
 def _run_app(args: argparse.Namespace, pools: list[PoolConfig], exporter: Exporter | None) -> int:

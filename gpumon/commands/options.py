@@ -210,6 +210,14 @@ def add_metrics_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
         help="address the metrics endpoint binds to (default 127.0.0.1; 0.0.0.0 for a "
         "Prometheus on another machine)",
     )
+    parser.add_argument(
+        "--metrics-linger",
+        type=seconds_type("--metrics-linger", allow_zero=True),
+        default=0.0,
+        metavar="S",
+        help="keep serving the final figures this long after the run ends, so the last "
+        "scrape of a nightly job sees its last cell (default 0)",
+    )
 
 
 def add_restart_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -245,6 +253,20 @@ def start_metrics(args: argparse.Namespace, command: str, interval: float = 1.0)
 
     print(f"gpumon {command}: metrics at {exporter.url}", file=sys.stderr, flush=True)
     return exporter
+
+
+def stop_metrics(exporter: Exporter | None, args: argparse.Namespace) -> None:
+    """Stop the endpoint, after `--metrics-linger` seconds of serving the final figures."""
+    if exporter is None:
+        return
+    try:
+        linger = getattr(args, "metrics_linger", 0.0) or 0.0
+        if linger > 0:
+            import time
+
+            time.sleep(linger)
+    finally:
+        exporter.stop()
 
 
 class MetricsUnavailable(Exception):

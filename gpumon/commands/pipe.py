@@ -36,6 +36,7 @@ from gpumon.commands.options import (
     pools_from_args,
     seconds_type,
     start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode, worst
 
@@ -89,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_pipe(args, pools, exporter))
     finally:
-        if exporter is not None:
-            exporter.stop()
+        stop_metrics(exporter, args)
 
 
 async def _pipe(

@@ -29,6 +29,7 @@ from gpumon.commands.options import (
     pools_from_args,
     seconds_type,
     start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode, worst
 from gpumon.spec import POLICIES, PoolConfig, SpecError, parse_thread_list
@@ -105,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_sweep(args, pools, ramp, policies, exporter))
     finally:
-        if exporter is not None:
-            exporter.stop()
+        stop_metrics(exporter, args)
 
 
 async def _sweep(

@@ -212,3 +212,31 @@ async def test_the_live_monitor_feeds_the_endpoint_from_its_own_session(tmp_path
         assert {lab["pool"]: v for lab, v in m["gpumon_pool_up"]} == {"fault": 1}
     finally:
         ex.stop()
+
+
+def test_linger_keeps_the_final_figures_for_the_last_scrape() -> None:
+    p = _pipe(
+        "pipe",
+        "--pool",
+        "fault,threads=2,fault-rate=50,native=off",
+        "--no-restart",
+        "--count",
+        "1",
+        "--no-record",
+        "--metrics-port",
+        "0",
+        "--metrics-linger",
+        "60",
+    )
+    try:
+        url = _url(p)
+        assert p.stdout is not None
+        while json.loads(p.stdout.readline())["type"] != "session_end":
+            pass
+        m = scrape(url)  # the run is over; the endpoint still answers with how it ended
+        assert sum(v for _, v in m["gpumon_crashes_total"]) == 1
+        assert {lab["pool"]: v for lab, v in m["gpumon_pool_up"]} == {"fault": 0}
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=60)
+    assert p.returncode == 130  # interrupted while lingering: the session had already ended
