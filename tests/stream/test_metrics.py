@@ -60,6 +60,9 @@ def test_a_replayed_crash_session_scrapes_as_valid_prometheus_text() -> None:
     kinds = {lab["kind"] for lab, _ in m.get("gpumon_framework_memory_bytes", [])}
     assert kinds <= {"active", "peak", "cache"}
     assert m["gpumon_hangs_total"][0][1] == 0  # counters exist at 0 before the first hang
+    doc = (ROOT / "docs" / "metrics.md").read_text()
+    for name in m:
+        assert f"`{name.removesuffix('_total')}" in doc, f"docs/metrics.md does not name {name}"
 
 
 def test_a_taken_port_is_one_sentence() -> None:
