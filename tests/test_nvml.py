@@ -115,3 +115,13 @@ async def test_samples_carry_the_driver_figure_of_their_own_worker(artifacts) ->
         ready = s.of(ev.PoolReady)[0]
         assert pool.worker.pid == ready.pid
         assert {x.gpu_mem for x in s.samples("fault") if x.gpu_mem is not None} == {4096}
+
+
+def test_the_recorder_keeps_the_driver_figures_peak_when_it_merges_samples() -> None:
+    from gpumon.session.recorder import coalesce
+
+    def sample(gpu_mem: int | None) -> ev.Sample:
+        return ev.Sample(pool="p", interval=0.1, threads=1, ops=[1], flop_per_op=0, gpu_mem=gpu_mem)
+
+    assert coalesce([sample(5), sample(9), sample(None), sample(7)]).gpu_mem == 9
+    assert coalesce([sample(None), sample(None)]).gpu_mem is None
