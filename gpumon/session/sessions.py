@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
-from gpumon import layout
+from gpumon import layout, sanitize
 from gpumon.session.log import SessionLogError, load, log_file
 
 LATEST = "latest"
@@ -156,7 +156,10 @@ def resolve_log(ref: str, session_dir: str | os.PathLike[str] | None = None) -> 
         )
     if len(matches) > 1:
         matches.sort(key=lambda c: c[1].t, reverse=True)
-        named = ", ".join(f"{s.session_id} ({_name(log, root)})" for log, s in matches[:_MAX_NAMED])
+        # ids and folder names come from disk: shown inert (gpumon.sanitize)
+        named = ", ".join(
+            sanitize.line(f"{s.session_id} ({_name(log, root)})") for log, s in matches[:_MAX_NAMED]
+        )
         more = f" and {len(matches) - _MAX_NAMED} more" if len(matches) > _MAX_NAMED else ""
         raise SessionLogError(
             f"{ref!r} matches {len(matches)} sessions: {named}{more}; type more of the id"

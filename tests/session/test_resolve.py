@@ -84,3 +84,17 @@ def test_sessions_lists_hangs_failed_pools_versions_and_ids(root: Path, gpumon) 
     assert table[0].split()[-6:] == ["versions", "crashes", "hangs", "failed", "id", "path"]
     row = next(x for x in table if x.rstrip().endswith("torch-cpu"))
     assert "torch 2.13.0+cpu" in row and IDS["torch-cpu"] in row
+
+
+def test_candidates_named_in_an_error_are_shown_inert(root: Path) -> None:
+    # A log is input: a session id with a terminal escape in it must not reach the terminal raw.
+    hostile = root / "evil"
+    hostile.mkdir()
+    first = (root / "torch-cpu" / "session.jsonl").read_text().splitlines()[0]
+    start = json.loads(first)
+    start["session_id"] = "a\x1b]0;pwned\x07"
+    (hostile / "session.jsonl").write_text(json.dumps(start) + "\n")
+    with pytest.raises(SessionLogError) as e:
+        resolve_log("a", root)
+    assert "\x1b" not in str(e.value) and "\x07" not in str(e.value)
+    assert "matches 3 sessions" in str(e.value)
