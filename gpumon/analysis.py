@@ -158,6 +158,9 @@ class _PoolTrack:
     # a stall or a thread failure after its last sample belongs to it.
     last: Run | None = None
     changed_t: float = 0.0
+    # The process has died: a sample it sent while dying (its sampler thread runs on while
+    # faulthandler or gdb write their dumps) is no new run of its configuration.
+    dead: bool = False
     policy: str = ""  # the configuration a stall without samples is a run of
     workload: str = ""
     threads: int = 0
@@ -215,6 +218,8 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
                 close(tr, e.t)
                 tr.changed_t = e.t
         elif isinstance(e, ev.Sample) and tr is not None:
+            if tr.dead:
+                continue
             if e.state != "running":
                 close(tr, e.t)
                 continue
@@ -244,6 +249,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             r.crashed, r.crash_signal = True, how
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
+            tr.dead = True
         elif isinstance(e, ev.Stall) and tr is not None:
             r = tr.run or tr.last
             if r is None:  # silent before its first measured sample: a run of its config
@@ -255,6 +261,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         elif isinstance(e, ev.PoolStarting) and tr is not None:
             close(tr, e.t)
             tr.last = None  # a new process: nothing after this belongs to the previous one
+            tr.dead = False
             tr.policy, tr.workload = e.config.policy or "", e.config.workload
             tr.threads = e.config.threads
         elif isinstance(e, (ev.PoolStopped, ev.PoolFailed)) and tr is not None:

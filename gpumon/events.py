@@ -315,6 +315,33 @@ class BisectResult(Event, tag="bisect_result", kw_only=True):
     miss_at_low: float | None = None
 
 
+class ScenarioStarted(Event, tag="scenario_started", kw_only=True):
+    """A scripted demo began (gpumon demo / run / live --scenario)."""
+
+    name: str
+    title: str
+    source: str  # the file, or "built-in NAME"
+    steps: int
+    # True when a pinned framework version could not be had and the synthetic pools ran
+    # instead; `note` says why.
+    fallback: bool = False
+    note: str = ""
+
+
+class ScenarioStep(Event, tag="scenario_step", kw_only=True):
+    """A step of the scenario was carried out: its caption and what it waited for."""
+
+    index: int  # 1-based
+    total: int
+    caption: str = ""
+    waited: str = ""  # "a crash of old after 0.21 s", "no crash within 30 s", "the presenter"
+    pool: str = ""
+
+
+class ScenarioEnded(Event, tag="scenario_ended", kw_only=True):
+    reason: str = "finished"  # finished | stopped
+
+
 class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     mem_used: int | None = None
@@ -357,6 +384,9 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     HostSample,
     BisectStep,
     BisectResult,
+    ScenarioStarted,
+    ScenarioStep,
+    ScenarioEnded,
 ]
 
 _encoder = msgspec.json.Encoder()

@@ -101,6 +101,7 @@ class PoolView:
     last_control: ev.Control | None = None  # the latest command and its answer
     stall: ev.Stall | None = None  # the latest stall, while stalled
     stopped: ev.PoolStopped | None = None
+    preparing: ev.PoolPreparing | None = None  # its framework env being built, if it is
     threads_failed: int = 0  # worker threads that died of a Python-level error
 
     @property
@@ -130,6 +131,15 @@ class PoolView:
         )
 
 
+@dataclass
+class ScenarioView:
+    """A scripted demo in this session: its title and the step it has reached."""
+
+    started: ev.ScenarioStarted
+    step: ev.ScenarioStep | None = None
+    ended: ev.ScenarioEnded | None = None
+
+
 class SessionState:
     def __init__(self) -> None:
         self.start: ev.SessionStart | None = None
@@ -138,6 +148,7 @@ class SessionState:
         self.crashes: dict[str, CrashRecord] = {}
         self.stalls: dict[str, StallRecord] = {}
         self.recording_stopped: ev.RecordingStopped | None = None
+        self.scenario: ScenarioView | None = None
         self.log: deque[ev.Event] = deque(maxlen=LOG_LENGTH)
         self.host: ev.HostSample | None = None
         self.first_t: float | None = None
@@ -172,9 +183,11 @@ class SessionState:
             p.failure, p.stalled, p.thread_errors = None, False, {}
             p.restart_at, p.stall, p.stopped, p.last = None, None, None, None
             p.thread_history = {}
+        elif isinstance(e, ev.PoolPreparing):
+            self.pool(e.pool).preparing = e
         elif isinstance(e, ev.PoolReady):
             p = self.pool(e.pool)
-            p.ready, p.state, p.ready_t = e, "running", e.t
+            p.ready, p.state, p.ready_t, p.preparing = e, "running", e.t, None
         elif isinstance(e, ev.PoolFailed):
             p = self.pool(e.pool)
             p.failure, p.state = e, "failed"
@@ -207,6 +220,12 @@ class SessionState:
             p.stalled = False
         elif isinstance(e, ev.RecordingStopped):
             self.recording_stopped = e
+        elif isinstance(e, ev.ScenarioStarted):
+            self.scenario = ScenarioView(e)
+        elif isinstance(e, ev.ScenarioStep) and self.scenario is not None:
+            self.scenario.step = e
+        elif isinstance(e, ev.ScenarioEnded) and self.scenario is not None:
+            self.scenario.ended = e
         elif isinstance(e, ev.PoolRestart):
             p = self.pool(e.pool)
             p.state, p.restart_at = "restarting", e.t + e.delay

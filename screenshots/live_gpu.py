@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpumon.spec import parse_pool  # noqa: E402
-from gpumon.tui.app import make_app  # noqa: E402
-from gpumon.tui.crash_screen import CrashScreen  # noqa: E402
+from gpumon.tui.app import live_app  # noqa: E402
+from gpumon.tui.screens.crash import CrashScreen  # noqa: E402
 
 
 async def wait_for(pred, timeout: float, what: str) -> None:
@@ -41,8 +41,8 @@ async def main(out: Path) -> None:
     ).split(";")
     pools = [parse_pool(s) for s in specs]
     first, second = pools[0].name, pools[1].name
-    app = make_app(
-        pools=pools,
+    app = live_app(
+        pools,
         session_dir=out / "sessions",
         restart=True,
         argv=["gpumon", *(f"--pool={p.name}" for p in pools)],

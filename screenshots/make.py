@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)  # artifact folders are shown relative to the working directory
 
 from gpumon.spec import parse_pool  # noqa: E402
-from gpumon.tui.app import GpumonApp, make_app  # noqa: E402
-from gpumon.tui.crash_screen import CrashScreen  # noqa: E402
+from gpumon.tui.app import GpumonApp, live_app, replay_app  # noqa: E402
+from gpumon.tui.screens.crash import CrashScreen  # noqa: E402
 
 DEMO_LOG = ROOT / "tests" / "fixtures" / "tui" / "demo" / "session.jsonl"
 # A real MLX abort on an NVIDIA H200, recorded by the session-log work (see its record.py).
@@ -53,7 +53,7 @@ async def live(only: str) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="gpumon-shots-") as tmp:
         pools = [parse_pool("fault"), parse_pool("torch:cpu,size=128")]
-        app = make_app(pools=pools, session_dir=Path(tmp), restart=False)
+        app = live_app(pools, session_dir=Path(tmp), restart=False)
         async with app.run_test(size=(120, 36)) as pilot:
             fault, torch = app.state.pools["fault"], app.state.pools["torch:cpu"]
             await wait_for(lambda: fault.last and torch.last, 120, "both pools")
@@ -89,7 +89,7 @@ async def pinned(
     if not log.is_file():
         print(f"make.py: {log} is missing; {name}.svg not made", file=sys.stderr)
         return
-    app = make_app(replay=log, position=position, paused=True)
+    app = replay_app(log, position=position, paused=True)
     async with app.run_test(size=size) as pilot:
         await wait_for(lambda: app.main.panels, 10, "the panels")
         await pilot.pause(0.3)

@@ -25,7 +25,7 @@ _KEEP = {"GPUMON_DEBUG", "GPUMON_TEST_ENV_DIR"}
 
 
 async def wait_for(
-    pred: Callable[[], object], timeout: float = 30.0, step: float = 0.05, what: str = "condition"
+    pred: Callable[[], object], timeout: float = 30.0, what: str = "condition", step: float = 0.05
 ) -> None:
     """Wait on a predicate: a live monitor never goes idle, so pauses prove nothing."""
     deadline = time.monotonic() + timeout

@@ -132,11 +132,11 @@ def test_exports_and_listings_show_escapes_never_obey_them(tmp_path: Path) -> No
 
 
 async def test_the_replayed_monitor_shows_escapes(tmp_path: Path) -> None:
-    from gpumon.tui.app import make_app
+    from gpumon.tui.app import replay_app
     from tests.tui.helpers import screen_text, wait_for
 
     log = _log(tmp_path)
-    app = make_app(replay=log, paused=True, position=0.9)
+    app = replay_app(log, paused=True, position=0.9)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(lambda: app.state.crashes, 10, "the replayed crash")
         await pilot.pause()

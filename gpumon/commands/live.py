@@ -22,10 +22,12 @@ from gpumon.commands.options import (
     stop_metrics,
 )
 from gpumon.exit_codes import ExitCode
+from gpumon.spec import SpecError
 
 if TYPE_CHECKING:
     from gpumon.metrics import Exporter
     from gpumon.spec import PoolConfig
+    from gpumon.tui.source import ScenarioRun
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -46,10 +48,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="open the crash screen by itself on the first crash",
     )
     add_metrics_options(g)
+    add_monitor_options(g)
+
+
+def add_monitor_options(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """What `live` shares with `demo`: a scenario to play, a kiosk mode."""
+    g.add_argument(
+        "--scenario",
+        metavar="FILE|NAME",
+        default=None,
+        help="play a scenario (a TOML file, or a built-in: see gpumon demo --list); its "
+        "pools replace --pool",
+    )
+    g.add_argument(
+        "--readonly",
+        action="store_true",
+        help="no pool keys: the pools run as started or scripted (a kiosk, a talk)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
+    scenario = None
+    if getattr(args, "scenario", None):
+        if args.pool:
+            raise SpecError("a scenario names its own pools: leave out --pool")
+        from gpumon.scenario.choose import pick
+        from gpumon.scenario.model import load
+        from gpumon.tui.source import ScenarioRun
+
+        sc, source = load(args.scenario)  # ScenarioError: one line, exit 2
+        pools, fallback, note = pick(sc)
+        if note:
+            print(f"gpumon: {note}", file=sys.stderr)
+        scenario = ScenarioRun(sc, source, fallback, note)
+        args.restart = sc.restart
+    else:
+        pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():
         print(
             "gpumon: the live monitor needs a terminal; for a headless run use `gpumon sweep`",
@@ -68,22 +102,29 @@ def run(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return ExitCode.ERROR
     try:
-        return _run_app(args, pools, exporter)
+        return _run_app(args, pools, exporter, scenario)
     finally:
         stop_metrics(exporter, args)
 
 
-def _run_app(args: argparse.Namespace, pools: list[PoolConfig], exporter: Exporter | None) -> int:
-    from gpumon.tui.app import make_app
+def _run_app(
+    args: argparse.Namespace,
+    pools: list[PoolConfig],
+    exporter: Exporter | None,
+    scenario: ScenarioRun | None,
+) -> int:
+    from gpumon.tui.app import live_app
 
-    app = make_app(
-        pools=pools,
+    app = live_app(
+        pools,
         session_dir=Path(args.session_dir) if args.session_dir else None,
         record=not args.no_record,
         restart=args.restart,
         stall_after=args.stall_after,
         follow_crashes=args.follow_crashes,
         argv=sys.argv,
+        scenario=scenario,
+        readonly=getattr(args, "readonly", False),
         listeners=[exporter.listener] if exporter is not None else (),
     )
     code = app.run()

@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
 
-    from gpumon.tui.app import make_app
+    from gpumon.tui.app import replay_app
 
-    app = make_app(
-        replay=path,
+    app = replay_app(
+        path,
         events=session.events,
         speed=args.speed,
         paused=args.paused,

@@ -25,17 +25,21 @@ Python frames become Frame(kind="python", file, line, symbol=function). The C st
 the faulting ("Current") thread, so its frames are put on that thread *before* its Python
 frames: they are the innermost (the signal arrived in C), and the verdict looks for the crash
 site from the top. A C stack with no Python "Current thread" (the fault hit a thread Python
-does not know) becomes its own crashed thread entry. Lines the process printed before the dump
-(`terminate called without an active exception`) are kept as application-specific information.
+does not know) becomes its own crashed thread entry. Of the lines printed before the dump, only
+a runtime's own statement of why it died (`terminate called without an active exception`, a
+failed assertion) is kept, as application-specific information; training progress, log lines
+and shell prompts are not a cause. The dump may start mid-line (after a progress bar).
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable
 
+from gpumon.crash._causes import is_cause
 from gpumon.crash._values import basename, parse_hex
-from gpumon.crash.classify import classify_report
+from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import PYTHON, BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 _THREAD = re.compile(
@@ -44,7 +48,7 @@ _THREAD = re.compile(
 _STACK = re.compile(r"^\s*Stack \(most recent call first\):\s*$")
 # No lazy group before `\s*$` here: on a long line of spaces that backtracks quadratically.
 _FILE = re.compile(r'^\s*File (?:"(.*)"|\?\?\?), line (\d+|\?\?\?) in (.*)$')
-_FATAL = re.compile(r"^\s*(Fatal Python error|Windows fatal exception): (.*)$")
+_FATAL = re.compile(r"(Fatal Python error|Windows fatal exception): (.*)$")
 _TIMEOUT = re.compile(r"^\s*Timeout \((\d+:\d\d:\d\d(?:\.\d+)?)\)!\s*$")
 _C_STACK = re.compile(r"^\s*(?:Current thread's C stack trace|C stack) \(most recent call first\):")
 _BINARY_PREFIX = "Binary file "
@@ -75,6 +79,8 @@ _SIGNALS = {
     "Illegal instruction": "SIGILL",
 }
 _PREAMBLE_LINES = 10
+_FILE_PREFIX = 'File "'
+_INDENTED_FILE = '  File "'  # as faulthandler writes a frame line
 
 
 # One multi-line search instead of a Python loop: sniffing must stay fast on a 64 MiB file.
@@ -93,10 +99,11 @@ def looks_like_faulthandler(text: str) -> bool:
 class _Dump:
     """Parser state; one instance per parse."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame_cap: int | None = None) -> None:
+        self.cap = frame_cap
         self.report = CrashReport(format="faulthandler")
         self.current: Thread | None = None  # thread whose frames are being read
-        self.mode: str | None = None  # "python" | "c"
+        self.mode: str | None = None  # "python" | "c" | "between" (after a blank line)
         self.c_frames: list[Frame] = []
         self.c_note: str | None = None
         self.c_seen = False
@@ -105,15 +112,27 @@ class _Dump:
         self.started = False
         self.fatal = False
         self.unreadable = 0
+        self.last_unreadable = False  # was the last line fed one that could not be read?
         self.images: dict[str, BinaryImage] = {}
+        self.counting: Thread | None = None  # a Python thread whose frames are only counted
 
     def feed(self, line: str) -> None:
+        if self.counting is not None and line.startswith(_INDENTED_FILE):
+            # The hot path of a huge dump: the thread holds its cap, the frame is only counted.
+            self.counting.frames_omitted += 1
+            return
         stripped = line.strip()
-        m = _FATAL.match(line)
+        self.last_unreadable = False
+        if self.mode == "python" and self.current is not None and stripped.startswith(_FILE_PREFIX):
+            self._python_line(stripped)  # the common case first: huge dumps are mostly frames
+            return
+        self.counting = None
+        m = _FATAL.search(line) if "fatal" in line.lower() else None
         if m:
+            # Possibly after a progress bar on the same line: the dump starts at the match.
             self.started = True
             self.fatal = True
-            self.report.message = stripped
+            self.report.message = m.group(0).strip()
             self.report.signal = _SIGNALS.get(m.group(2).strip(), self.report.signal)
             return
         m = _TIMEOUT.match(line)
@@ -137,10 +156,14 @@ class _Dump:
             self.mode = None
             return
         if not self.started:
-            if stripped:
+            if is_cause(stripped):
                 self.preamble.append(stripped)
             return
         if not stripped:
+            # A blank line ends a thread's block; what follows the last one (the shell's
+            # "Segmentation fault (core dumped)", prose after a paste) is not part of it.
+            if self.mode in ("python", "c"):
+                self.mode = "between"
             return
         if self.mode == "python" and self.current is not None:
             self._python_line(stripped)
@@ -164,6 +187,11 @@ class _Dump:
 
     def _python_line(self, stripped: str) -> None:
         assert self.current is not None
+        full = self.cap is not None and len(self.current.frames) >= self.cap
+        if full and stripped.startswith(_FILE_PREFIX):
+            self.current.frames_omitted += 1  # counted, not kept: memory stays bounded
+            self.counting = self.current
+            return
         m = _FILE.match(stripped)
         if m:
             line = m.group(2)
@@ -184,6 +212,7 @@ class _Dump:
             self.current.note = f"{self.current.note}; {note}" if self.current.note else note
             return
         self.unreadable += 1
+        self.last_unreadable = True
 
     def _c_line(self, stripped: str) -> None:
         parsed = parse_binary_line(stripped)
@@ -207,8 +236,9 @@ class _Dump:
             self.c_note = note
             return
         self.unreadable += 1
+        self.last_unreadable = True
 
-    def finish(self, source_path: str | None, ended_mid_line: bool) -> CrashReport:
+    def finish(self, source_path: str | None) -> CrashReport:
         report = self.report
         if not self.started:
             raise CrashParseError("no faulthandler thread dump found")
@@ -226,7 +256,7 @@ class _Dump:
             report.application_specific_information = "\n".join(self.preamble)
         report.images = list(self.images.values())
         for t in report.threads:
-            if not t.frames and t.note is None:
+            if not t.frames and not t.frames_omitted and t.note is None:
                 label = f"{t.id:#x}" if t.id is not None else str(t.index)
                 report.warnings.append(f"thread {label} lists no frames (dump truncated?)")
         if self.fatal and crashed is None:
@@ -234,7 +264,7 @@ class _Dump:
         if self.unreadable:
             what = (
                 "the last line is incomplete"
-                if ended_mid_line and self.unreadable == 1
+                if self.last_unreadable and self.unreadable == 1
                 else (f"{self.unreadable} line(s) could not be read")
             )
             report.warnings.append(f"{what} (dump truncated or edited?)")
@@ -301,10 +331,19 @@ def parse_binary_line(
     return path, symbol, location[cut], int(location[cut + 3 :], 16), address
 
 
-def parse_faulthandler(text: str, *, source_path: str | None = None) -> CrashReport:
+def read_faulthandler(
+    lines: Iterable[str], *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
+    """Parse a faulthandler dump given line by line (see `parse_faulthandler`)."""
+    dump = _Dump(frame_cap)
+    feed = dump.feed
+    for line in lines:
+        feed(line)
+    return classify_report(dump.finish(source_path))
+
+
+def parse_faulthandler(
+    text: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
     """Parse a faulthandler dump. Raises CrashParseError when there is none in `text`."""
-    dump = _Dump()
-    for line in text.splitlines():
-        dump.feed(line)
-    ended_mid_line = bool(text) and not text.endswith("\n")
-    return classify_report(dump.finish(source_path, ended_mid_line))
+    return read_faulthandler(text.splitlines(), source_path=source_path, frame_cap=frame_cap)

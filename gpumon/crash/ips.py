@@ -4,34 +4,31 @@ Since macOS 12 ReportCrash writes `.ips` files: line 1 is a small JSON object (`
 `app_name`, `os_version`, ...), the rest is the report. For bug_type 309 the body is JSON with
 `threads` (each with `frames` of `imageIndex`/`imageOffset`/`symbol`/`symbolLocation`),
 `faultingThread` (an index into `threads`), `usedImages`, `exception`, `termination`, `asi`.
-Other bug types (109 and friends) carry a classic text body after the same header line; that
-body goes to the text parser. Reports pasted into issues often have prose before the header,
-so the header is searched for, not assumed on line 1. A body cut short is salvaged: the JSON is
-closed at the last complete value and the report says what is missing.
+Other bug types (109 and friends) carry a classic text body after the same header line; this
+module reads only JSON bodies, and `gpumon.crash.compose` hands a text body to the text parser
+(`apply_header` puts the metadata line's facts on its result). Reports pasted into issues often
+have prose before the header, so the header is searched for, not assumed on line 1. A body cut
+short is salvaged: the JSON is closed at the last complete value and the report says what is
+missing.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import deque
 from typing import Any
 
+from gpumon.crash._json_salvage import salvage
 from gpumon.crash._values import as_dict, as_int, as_list, as_str, basename
-from gpumon.crash.classify import classify_report
+from gpumon.crash.kinds import classify_report
 from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
 
 _DECODER = json.JSONDecoder()
 # A header line is a one-line JSON object that names its bug type (a few hundred bytes).
 _LINE_START_BRACE = re.compile(r"^[ \t]*\{", re.M)
 _MAX_HEADER_LINE = 64 * 1024
+_NON_BLANK = re.compile(r"\S")
 _MAX_HEADER_CANDIDATES = 1000
-# Tokens that matter for closing a truncated JSON document: strings (skipped whole), brackets
-# and commas. An unterminated string at the very end is matched so the scan can stop there.
-_JSON_TOKENS = re.compile(
-    r'(?P<s>"(?:[^"\\]|\\.)*")|(?P<u>"(?:[^"\\]|\\.)*\Z)|(?P<p>[{}\[\],])', re.S
-)
-_MAX_SALVAGE_TRIES = 3
 
 
 def find_header(text: str) -> tuple[int, int, dict[str, Any]] | None:
@@ -57,25 +54,30 @@ def looks_like_ips(text: str) -> bool:
     return find_header(text) is not None
 
 
-def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
+def parse_ips(
+    text: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
     """Parse an `.ips` file's text. Raises CrashParseError when there is no report in it."""
     found = find_header(text)
     warnings: list[str] = []
+    # Offsets into `text`, never slices of it: a body can be tens of megabytes.
     if found is None:
         # A bare JSON body without the metadata line (someone copied only the body).
-        stripped = text.lstrip()
-        if not stripped.startswith("{"):
+        start = body_start(text)
+        if text[start : start + 1] != "{":
             raise CrashParseError("no .ips header line (a JSON object with bug_type) found")
         header: dict[str, Any] = {}
-        rest = text
         warnings.append("no .ips metadata line: read the JSON body alone")
     else:
         _, end, header = found
-        rest = text[end:]
-    body_start = len(rest) - len(rest.lstrip())
-    if rest[body_start : body_start + 1] != "{":
-        return _text_body(header, rest, source_path)
-    body, body_warnings = _decode_body(rest, body_start)
+        start = body_start(text, end)
+        if text[start : start + 1] != "{":
+            raise CrashParseError(
+                "the .ips body is a text report, not JSON (gpumon.crash.parse reads both)"
+                if start < len(text)
+                else "the .ips file has a header line but no report body"
+            )
+    body, body_warnings = _decode_body(text, start)
     warnings.extend(body_warnings)
     if body is None:
         if not header:
@@ -90,23 +92,24 @@ def parse_ips(text: str, *, source_path: str | None = None) -> CrashReport:
             source_path=source_path,
         )
         return report
-    report = report_from_body(header, body, warnings)
+    report = report_from_body(header, body, warnings, frame_cap=frame_cap)
     report.source_path = source_path
     return classify_report(report)
 
 
-def _text_body(header: dict[str, Any], rest: str, source_path: str | None) -> CrashReport:
-    # Imported here: text.py imports this module for reports with an embedded Full Report.
-    from gpumon.crash.text import parse_text
-
-    if not rest.strip():
-        raise CrashParseError("the .ips file has a header line but no report body")
-    report = parse_text(rest, source_path=source_path, full_report=False)
-    report.format = "ips-text"
+def apply_header(report: CrashReport, header: dict[str, Any]) -> CrashReport:
+    """Fill what a text body did not say from the `.ips` metadata line (bug type, app name,
+    OS version); the body's own facts win."""
     report.bug_type = as_str(header.get("bug_type")) or report.bug_type
     report.process_name = report.process_name or as_str(header.get("app_name"))
     report.os_version = report.os_version or as_str(header.get("os_version"))
     return report
+
+
+def body_start(text: str, pos: int = 0) -> int:
+    """Offset of the first non-blank character of `text` at or after `pos` (len if none)."""
+    m = _NON_BLANK.search(text, pos)
+    return m.start() if m is not None else len(text)
 
 
 def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str]]:
@@ -115,7 +118,7 @@ def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str
     except RecursionError:
         return None, ["the JSON body is nested too deeply to read"]
     except ValueError as e:
-        salvaged = _salvage(text, start)
+        salvaged = salvage(text, start)
         where = getattr(e, "pos", None)
         at = f" at character {where - start} of the body" if isinstance(where, int) else ""
         if salvaged is None:
@@ -127,50 +130,6 @@ def _decode_body(text: str, start: int) -> tuple[dict[str, Any] | None, list[str
     if not isinstance(body, dict):
         return None, ["the JSON body is not an object"]
     return body, []
-
-
-def _salvage(text: str, start: int) -> dict[str, Any] | None:
-    """Close a truncated JSON object at one of its last commas and decode that prefix."""
-    candidates: deque[int] = deque(maxlen=_MAX_SALVAGE_TRIES)
-    depth = 0
-    for m in _JSON_TOKENS.finditer(text, start):
-        if m.lastgroup == "u":
-            break  # the text ends inside a string
-        if m.lastgroup == "s":
-            continue
-        tok = m.group(0)
-        if tok in "{[":
-            depth += 1
-        elif tok in "}]":
-            depth -= 1
-            if depth <= 0:
-                break  # complete (or broken beyond repair): nothing to close
-        elif tok == "," and depth > 0:
-            candidates.append(m.start())
-    for cut in reversed(candidates):
-        closers = _closers(text, start, cut)
-        if closers is None:
-            continue
-        try:
-            body = json.loads(text[start:cut] + closers)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(body, dict):
-            return body
-    return None
-
-
-def _closers(text: str, start: int, cut: int) -> str | None:
-    stack: list[str] = []
-    for m in _JSON_TOKENS.finditer(text, start, cut):
-        if m.lastgroup != "p":
-            continue
-        tok = m.group(0)
-        if tok in "{[":
-            stack.append("}" if tok == "{" else "]")
-        elif tok in "}]" and (not stack or stack.pop() != tok):
-            return None
-    return "".join(reversed(stack))
 
 
 def _os_version(header: dict[str, Any], body: dict[str, Any]) -> str | None:
@@ -267,9 +226,14 @@ def _frame(index: int, raw: Any, images: list[BinaryImage]) -> Frame:
 
 
 def report_from_body(
-    header: dict[str, Any], body: dict[str, Any], warnings: list[str] | None = None
+    header: dict[str, Any],
+    body: dict[str, Any],
+    warnings: list[str] | None = None,
+    *,
+    frame_cap: int | None = None,
 ) -> CrashReport:
-    """Build the report from a decoded bug_type 309 body (no classification)."""
+    """Build the report from a decoded bug_type 309 body (no classification). With a
+    `frame_cap`, frames past it are counted, not built."""
     warnings = list(warnings or [])
     images = _images(body)
     exception = as_dict(body.get("exception"))
@@ -277,7 +241,9 @@ def report_from_body(
     threads: list[Thread] = []
     for i, raw in enumerate(as_list(body.get("threads"))):
         t = as_dict(raw)
-        frames = [_frame(j, f, images) for j, f in enumerate(as_list(t.get("frames")))]
+        raw_frames = as_list(t.get("frames"))
+        kept = raw_frames if frame_cap is None else raw_frames[:frame_cap]
+        frames = [_frame(j, f, images) for j, f in enumerate(kept)]
         threads.append(
             Thread(
                 index=i,
@@ -286,6 +252,7 @@ def report_from_body(
                 queue=as_str(t.get("queue")),
                 crashed=t.get("triggered") is True or (faulting is not None and faulting == i),
                 frames=frames,
+                frames_omitted=len(raw_frames) - len(kept),
             )
         )
     if faulting is None:
@@ -313,8 +280,14 @@ def report_from_body(
         crashed = threads[faulting]
         crashed.name = crashed.name or as_str(legacy.get("name"))
         crashed.queue = crashed.queue or as_str(legacy.get("queue"))
+    crashed_name, crashed_queue = as_str(legacy.get("name")), as_str(legacy.get("queue"))
+    if faulting is not None and 0 <= faulting < len(threads):
+        crashed_name = threads[faulting].name or crashed_name
+        crashed_queue = threads[faulting].queue or crashed_queue
     bug_type = as_str(header.get("bug_type")) or as_str(body.get("bug_type"))
     return CrashReport(
+        crashed_thread_name=crashed_name,
+        crashed_thread_queue=crashed_queue,
         format="ips-json",
         process_name=as_str(body.get("procName"))
         or as_str(header.get("app_name"))

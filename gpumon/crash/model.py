@@ -40,6 +40,9 @@ class Thread(msgspec.Struct, kw_only=True, omit_defaults=True):
     # What the source says about the thread besides its frames: faulthandler's
     # "garbage-collecting" / "no Python frame", "C stack truncated", gdb's "backtrace stopped".
     note: str | None = None
+    # Frames the source listed after the last one kept: a summary of a huge dump keeps the
+    # first frames of each thread and only counts the rest, so memory stays bounded.
+    frames_omitted: int = 0
 
 
 class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -52,7 +55,8 @@ class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class CrashReport(msgspec.Struct, kw_only=True, omit_defaults=True):
-    # ips-json | ips-text | text-crash | text-macos26 | faulthandler | gdb
+    # ips-json | ips-text | text-crash | text-macos26 | faulthandler | gdb | lldb | coredump |
+    # panic | c10
     format: str
     process_name: str | None = None
     pid: int | None = None
@@ -69,9 +73,22 @@ class CrashReport(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str | None = None
     threads: list[Thread] = msgspec.field(default_factory=list)
     images: list[BinaryImage] = msgspec.field(default_factory=list)
-    # What the parser could not read, in words ("truncated after thread 3"). Empty = complete.
+    # Why the result is partial, in words ("truncated after thread 3"). Empty = complete.
     warnings: list[str] = msgspec.field(default_factory=list)
     source_path: str | None = None
+    # What the report's header says about the crashed thread. Kept on the report as well as on
+    # the thread, because a pasted report often names a crashed thread whose section is missing
+    # (`Crashed Thread: 30  Dispatch queue: com.Metal.CompletionQueueDispatch`).
+    crashed_thread_name: str | None = None
+    crashed_thread_queue: str | None = None
+    # What was done to the input before it was read (Markdown fences, HTML, per-line prefixes
+    # removed; which of several reports was read). Facts about the input, not about the crash.
+    notes: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the result is partial (the same list as `warnings`); empty when complete."""
+        return self.warnings
 
     @property
     def crashed_thread(self) -> Thread | None:

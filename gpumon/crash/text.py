@@ -1,47 +1,55 @@
-"""Classic text crash reports: `.crash` files, Console's "Translated Report", macOS 26 layout.
+"""Classic text crash reports: `.crash` files, Console's "Translated Report", the macOS 26
+layout, and the parts of them that people paste.
 
 The text form is what people paste into bug reports. Its parts: `Key: value` header lines
-(`Process: name [pid]`, `Exception Type: EXC_BAD_ACCESS (SIGSEGV)`, `Crashed Thread: 2` or,
-since macOS 26, `Triggered by Thread: 0`), an `Application Specific Information:` block, one
-section per thread (`Thread 2 Crashed:`, `Thread 1:: name`, `Thread 0::  Dispatch queue: q`)
-with frame lines `N  image  0xaddr  symbol + off (file:line)`, register dumps, and `Binary
-Images:`. Console's "Translated Report (Full Report Below)" appends the original `.ips` JSON:
-its facts are exact (thread names, ids, image list), so they win, and the text fills gaps.
+(`Process: name [pid]`, `Exception Type: EXC_BAD_ACCESS (SIGSEGV)`, `Crashed Thread: 2  Dispatch
+queue: q` or, since macOS 26, `Triggered by Thread: 0`), an `Application Specific Information:`
+block, one section per thread (`Thread 2 Crashed:`, `Thread 1:: name`, `Thread 0::  Dispatch
+queue: q`) with frame lines (see `text_lines`), register dumps, and `Binary Images:`.
+
+Pastes are often only a thread section, or only its frames; those are read too, and the report
+says what is missing: the header, the crashed thread's section, the image list. A frame list
+without a section header, or one whose numbering restarts, becomes an unlabelled thread rather
+than being merged into the previous one. This module reads text only: a Translated Report's
+embedded `.ips` JSON is joined to it by `gpumon.crash.compose`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from gpumon.crash._values import basename, parse_hex
-from gpumon.crash.classify import classify_report
-from gpumon.crash.model import BinaryImage, CrashParseError, CrashReport, Frame, Thread
+from gpumon.crash import _threads
+from gpumon.crash.kinds import classify_report
+from gpumon.crash.model import CrashParseError, CrashReport, Thread
+from gpumon.crash.text_lines import parse_frame, parse_image
 
-# Line patterns avoid lazy groups followed by `\s*`/`\s+`: on a long line of spaces those
-# backtrack quadratically, and a hostile file must not hang `gpumon crash`.
 _THREAD = re.compile(r"^Thread[ \t]+(\d+)([ \t]+Crashed)?[ \t]*::?(.*)$")
 _THREAD_NAME = re.compile(r"^Thread[ \t]+(\d+)[ \t]+name:(.*)$")  # older iOS/macOS layout
-_FRAME_START = re.compile(r"^(\d+)[ \t]+(?=\S)")
-_ADDRESS = re.compile(r"[ \t](0x[0-9a-fA-F]+)(?=[ \t]|$)")
-_IMAGE_RANGE = re.compile(
-    r"^[ \t]*(0x[0-9a-fA-F]+)[ \t]*-[ \t]*(0x[0-9a-fA-F]+|\?\?\?)[ \t]+(?=\S)"
-)
-_UUID = re.compile(r"<([0-9A-Fa-f-]+)>")
 _HEADER = re.compile(r"^([A-Z][A-Za-z /]*?):[ \t]+(.*)$")
 _PROCESS = re.compile(r"^(.*)\[(\d+)\]$")
 _SIGNAL = re.compile(r"\((SIG[A-Z0-9]+)\)")
 _HEX_CODES = re.compile(r"^[0-9a-fA-Fx,\s]+$")
-_SOURCE = re.compile(r"\(([^()]*):(\d+)\)$")
-_OFFSET = re.compile(r"\+[ \t]+(\d+)$")
 _SECTION_END = re.compile(
     r"^(?:External Modification Summary|VM Region Summary|Model|Graphics|Error Formulating"
     r"|Full Report|Translated Report|Thread \d+ crashed with)"
 )
 _SNIFF = re.compile(
-    r"^Thread[ \t]+\d+(?:[ \t]+Crashed)?[ \t]*::?.*\n[ \t]*\d+[ \t]+\S.*?[ \t]0x[0-9a-fA-F]+[ \t]",
+    r"^[ \t]*Thread[ \t]+\d+(?:[ \t]+Crashed)?[ \t]*::?.*\n"
+    r"[ \t]*\d+[ \t]+\S.*?[ \t]0x[0-9a-fA-F]+[ \t]",
     re.M,
 )
-_MARKERS = (
+# A frame list pasted without its section: `0   libmlx.dylib   mlx::core::...` (two columns
+# after the number, or an address), or `libmlx.dylib: mlx::core::...`.
+_SNIFF_FRAME = re.compile(
+    r"^[ \t]*\d+[ \t]+"
+    r"(?:lib[\w+.-]*|[\w+.-]+\.(?:dylib|so(?:\.\d+)*|dll)|AGX\w*|IOGPU|Metal|\?\?\?)"
+    r"(?:\t|  |: )[ \t]*\S"
+    r"|^[ \t]*(?:lib[\w+.-]*|[\w+.-]+\.(?:dylib|so(?:\.\d+)*))(?:\t|  |: )[ \t]*[\w_:~<\[-]",
+    re.M,
+)
+_SNIFF_HEAD = 256 * 1024
+MARKERS = (
     "Crashed Thread:",
     "Triggered by Thread:",
     "Exception Type:",
@@ -51,51 +59,15 @@ _MARKERS = (
 
 
 def looks_like_text_report(text: str) -> bool:
-    if any(marker in text for marker in _MARKERS):
+    if any(marker in text for marker in MARKERS):
         return True
     # A bare thread section pasted on its own still counts when it has frame lines.
     return _SNIFF.search(text) is not None
 
 
-def split_frame_line(line: str) -> tuple[int, str, str, str] | None:
-    """`N  image name  0xaddr  rest` -> (N, image, address, rest), or None."""
-    start = _FRAME_START.match(line)
-    if start is None:
-        return None
-    addr = _ADDRESS.search(line, start.end() - 1)
-    if addr is None:
-        return None
-    image = line[start.end() : addr.start()].strip()
-    if not image:
-        return None
-    return int(start.group(1)), image, addr.group(1), line[addr.end() :].strip()
-
-
-def _frame(parts: tuple[int, str, str, str]) -> Frame:
-    index, image, address, rest = parts
-    rest = rest.removesuffix("[inlined]").rstrip()
-    file = line = None
-    src = _SOURCE.search(rest)
-    if src:
-        file, line = src.group(1).strip(), int(src.group(2))
-        rest = rest[: src.start()].rstrip()
-    offset = None
-    off = _OFFSET.search(rest)
-    if off and (off.start() == 0 or rest[off.start() - 1] in " \t"):
-        offset = int(off.group(1))
-        rest = rest[: off.start()].rstrip()
-    symbol: str | None = rest.strip() or None
-    if symbol is not None and re.fullmatch(r"0x[0-9a-fA-F]+", symbol):
-        symbol = None  # unsymbolicated: "0xbase + offset" is an offset into the image
-    return Frame(
-        index=index,
-        image=None if image == "???" else image,
-        symbol=symbol,
-        offset=offset,
-        address=parse_hex(address),
-        file=file,
-        line=line,
-    )
+def looks_like_frame_list(text: str) -> bool:
+    """Frame lines of a text report without any section or header (the usual MLX paste)."""
+    return _SNIFF_FRAME.search(text, 0, _SNIFF_HEAD) is not None
 
 
 def _name_and_queue(rest: str) -> tuple[str | None, str | None]:
@@ -107,166 +79,202 @@ def _name_and_queue(rest: str) -> tuple[str | None, str | None]:
     return rest.strip() or None, None
 
 
-def _leading_int(value: str) -> int | None:
+def _leading_int(value: str) -> tuple[int | None, str]:
     m = re.match(r"\s*(\d+)", value)
-    return int(m.group(1)) if m else None
+    return (int(m.group(1)), value[m.end() :]) if m else (None, value)
 
 
-def split_full_report(text: str) -> tuple[str, str | None]:
-    """(translated text, embedded `.ips` text or None) for Console's two-part reports."""
-    from gpumon.crash.ips import find_header
+class _Reader:
+    """Parser state for one text report; lines are fed one at a time."""
 
-    found = find_header(text)
-    if found is None:
-        return text, None
-    start = found[0]
-    head = text[:start]
-    # Only a header that comes *after* a text report is an embedded Full Report.
-    if not any(marker in head for marker in _MARKERS):
-        return text, None
-    cut = head.rfind("\nFull Report")
-    if cut != -1:
-        # drop the "-----------\nFull Report\n-----------" banner from the text part
-        dashes = head.rfind("\n", 0, cut)
-        head = head[: dashes if dashes != -1 else cut]
-    return head, text[start:]
+    def __init__(self, frame_cap: int | None) -> None:
+        self.cap = frame_cap
+        self.report = CrashReport(format="text-crash")
+        self.fields: dict[str, str] = {}
+        self.asi: list[str] = []
+        self.threads: dict[int, Thread] = {}
+        self.order: list[Thread] = []  # every thread, unlabelled ones included, as read
+        self.names: dict[int, tuple[str | None, str | None]] = {}
+        self.crashed_flag: int | None = None
+        self.mode: str | None = None  # "thread" | "asi" | "images" | "skip"
+        self.current: Thread | None = None
+        self.seen_images = False
+        self.unlabelled = _threads.Unlabelled()
+        self.unreadable = 0
+        self.restarted = 0
 
-
-def parse_text(
-    text: str, *, source_path: str | None = None, full_report: bool = True
-) -> CrashReport:
-    """Parse a classic text report (optionally with an embedded Full Report JSON).
-
-    `full_report=False` ignores any embedded `.ips` part: used for the text body of an `.ips`
-    file, so a crafted file cannot make the two parsers call each other without end."""
-    text_part, json_part = split_full_report(text) if full_report else (text, None)
-    report = _parse_text_only(text_part)
-    if json_part is not None:
-        report = _merge_full_report(report, json_part)
-    if not report.threads and report.pid is None and report.exception_type is None:
-        raise CrashParseError("no crash report fields or thread backtraces found")
-    report.source_path = source_path
-    return classify_report(report)
-
-
-def _parse_text_only(text: str) -> CrashReport:
-    report = CrashReport(format="text-crash")
-    fields: dict[str, str] = {}
-    asi: list[str] = []
-    threads: dict[int, Thread] = {}
-    names: dict[int, tuple[str | None, str | None]] = {}
-    crashed_flag: int | None = None
-    mode: str | None = None  # "thread" | "asi" | "images" | "skip"
-    current: Thread | None = None
-    seen_images = False
-    for raw in text.splitlines():
-        line = raw.rstrip()
+    def feed(self, raw: str) -> None:
+        line = raw.strip()  # an indented paste reads like a flush one
+        mode = self.mode
         if mode == "images":
-            image = _image(line)
+            image = parse_image(line)
             if image is not None:
-                report.images.append(image)
-                continue
+                self.report.images.append(image)
+                return
             if not line.strip():
-                continue
-            mode = None
+                return
+            self.mode = mode = None
         if not line.strip():
             if mode in ("thread", "asi", "skip"):
-                mode = None
-                current = None
-            continue
+                self.mode = None
+                self.current = None
+            return
         if mode == "asi":
-            asi.append(line.strip())
-            continue
-        if mode == "thread" and current is not None:
-            parts = split_frame_line(line.strip())
-            if parts:
-                current.frames.append(_frame(parts))
-                continue
+            self.asi.append(line.strip())
+            return
         if mode == "skip":
-            continue
+            return
+        if self._frame(line):
+            return
+        if self._structure(line):
+            return
+        if mode == "thread":
+            self.unreadable += 1
+            return
+        m = _HEADER.match(line)
+        if m and m.group(1) not in self.fields:
+            self.fields[m.group(1)] = m.group(2).strip()
+        elif m and m.group(1) == "Exception Codes" and "Exception Codes 2" not in self.fields:
+            self.fields["Exception Codes 2"] = m.group(2).strip()
+
+    def _frame(self, line: str) -> bool:
+        """Read `line` as a frame of the current thread (or of a new unlabelled one)."""
+        thread = self.current if self.mode == "thread" else None
+        next_index = 0 if thread is None else len(thread.frames) + thread.frames_omitted
+        parsed = parse_frame(line, next_index)
+        if parsed is None:
+            return False
+        frame, numbered = parsed
+        if thread is None:
+            if self.mode is not None:
+                return False
+            thread = self._new_unlabelled(_threads.NO_HEADER)
+        elif numbered and _threads.restarts(thread, frame.index):
+            self.restarted += 1
+            thread = self._new_unlabelled(_threads.RESTARTED)
+        _threads.add_frame(thread, frame, self.cap)
+        return True
+
+    def _new_unlabelled(self, note: str) -> Thread:
+        thread = self.unlabelled.new(note)
+        self.order.append(thread)
+        self.current = thread
+        self.mode = "thread"
+        return thread
+
+    def _structure(self, line: str) -> bool:
+        """Section headers: threads, application-specific information, images, skipped."""
         m = _THREAD.match(line)
         if m:
             number = int(m.group(1))
             name, queue = _name_and_queue(m.group(3).strip())
-            current = threads.get(number)
+            current = self.threads.get(number)
             if current is None:
                 current = Thread(index=number, name=name, queue=queue)
-                threads[number] = current
+                self.threads[number] = current
+                self.order.append(current)
             if m.group(2):
                 current.crashed = True
-                crashed_flag = number
-            mode = "thread"
-            continue
+                self.crashed_flag = number
+            self.current = current
+            self.mode = "thread"
+            return True
         m = _THREAD_NAME.match(line)
         if m:
-            names[int(m.group(1))] = _name_and_queue(m.group(2).strip())
-            continue
+            self.names[int(m.group(1))] = _name_and_queue(m.group(2).strip())
+            return True
         if line.startswith("Application Specific Information:"):
-            mode = "asi"
+            self.mode = "asi"
             tail = line.split(":", 1)[1].strip()
             if tail:
-                asi.append(tail)
-            continue
+                self.asi.append(tail)
+            return True
         if line.startswith(("Last Exception Backtrace:", "Application Specific Backtrace")):
-            mode = "skip"  # frames of an exception's backtrace, not a thread
-            continue
-        if line.startswith("Binary Images:"):
-            mode = "images"
-            seen_images = True
-            continue
+            self.mode = "skip"  # frames of an exception's backtrace, not a thread
+            return True
+        if line.startswith("Binary Images"):  # "Binary Images:", "... Description:"
+            self.mode = "images"
+            self.seen_images = True
+            return True
         if _SECTION_END.match(line):
-            mode = "skip" if line.startswith("Thread ") else None
-            continue
-        m = _HEADER.match(line)
-        if m and m.group(1) not in fields:
-            fields[m.group(1)] = m.group(2).strip()
-        elif m and m.group(1) == "Exception Codes" and "Exception Codes 2" not in fields:
-            fields["Exception Codes 2"] = m.group(2).strip()
-    _apply_fields(report, fields)
-    for number, (name, queue) in names.items():
-        t = threads.get(number)
-        if t is not None:
-            t.name = t.name or name
-            t.queue = t.queue or queue
-    report.threads = [threads[n] for n in sorted(threads)]
-    crashed_index = report.crashed_thread_index
-    if crashed_index is None:
-        crashed_index = crashed_flag
-    report.crashed_thread_index = crashed_index
-    if crashed_index is not None and crashed_index in threads:
-        threads[crashed_index].crashed = True
-    if asi:
-        report.application_specific_information = "\n".join(asi)
-    _check(report, threads, crashed_index, seen_images, fields)
-    return report
+            self.mode = "skip" if line.startswith("Thread ") else None
+            return True
+        return False
 
+    def finish(self, source_path: str | None) -> CrashReport:
+        report = self.report
+        _apply_fields(report, self.fields)
+        for number, (name, queue) in self.names.items():
+            t = self.threads.get(number)
+            if t is not None:
+                t.name = t.name or name
+                t.queue = t.queue or queue
+        labelled = [self.threads[n] for n in sorted(self.threads)]
+        report.threads = labelled + [t for t in self.order if t.index < 0]
+        crashed_index = report.crashed_thread_index
+        if crashed_index is None:
+            crashed_index = self.crashed_flag
+        report.crashed_thread_index = crashed_index
+        if crashed_index is not None and crashed_index in self.threads:
+            crashed = self.threads[crashed_index]
+            crashed.crashed = True
+            crashed.name = crashed.name or report.crashed_thread_name
+            header_queue = report.crashed_thread_queue
+            if header_queue and (not crashed.queue or header_queue.startswith(crashed.queue)):
+                crashed.queue = header_queue  # the section header was cut short in the paste
+            report.crashed_thread_name = report.crashed_thread_name or crashed.name
+            report.crashed_thread_queue = report.crashed_thread_queue or crashed.queue
+        if self.asi:
+            report.application_specific_information = "\n".join(self.asi)
+        facts = (report.pid, report.exception_type, report.signal)
+        if not report.threads and all(fact is None for fact in facts):
+            raise CrashParseError("no crash report fields or thread backtraces found")
+        self._check(crashed_index)
+        report.source_path = source_path
+        return classify_report(report)
 
-def _image(line: str) -> BinaryImage | None:
-    """`0x1000 - 0x1fff name (version) <uuid> /path` -> BinaryImage, or None."""
-    r = _IMAGE_RANGE.match(line)
-    if r is None:
-        return None
-    u = _UUID.search(line, r.end())
-    if u is None:
-        return None
-    start, end = r.groups()
-    name = line[r.end() : u.start()].strip()
-    if name.endswith(")") and "(" in name:
-        name = name[: name.rfind("(")].strip()  # drop "(version)"
-    name = name.removeprefix("+")  # older reports mark the app's own images with "+"
-    uuid = u.group(1)
-    path = line[u.end() :].strip()
-    base = parse_hex(start)
-    top = parse_hex(end) if end != "???" else None
-    clean_path = path if path and path != "???" else None
-    shown = basename(clean_path) if clean_path else (name if name not in ("", "???") else None)
-    return BinaryImage(
-        name=shown,
-        path=clean_path,
-        base=base,
-        size=(top - base + 1) if top is not None and base is not None and top >= base else None,
-        uuid=uuid.lower(),
-    )
+    def _check(self, crashed_index: int | None) -> None:
+        report, threads, fields = self.report, self.threads, self.fields
+        warnings = report.warnings
+        if not report.threads:
+            warnings.append("no thread backtraces in the report")
+            return
+        if crashed_index is not None and crashed_index not in threads:
+            warnings.append(
+                f"the crashed thread {crashed_index}'s backtrace is missing (report truncated?)"
+            )
+        # Threads are numbered from 0; a gap means sections were lost. Walk only as far as the
+        # first few gaps: a hostile "Thread 999999999:" must not build a billion-number range.
+        numbers = sorted(threads)
+        if numbers and numbers[-1] + 1 != len(numbers) and fields:
+            missing: list[int] = []
+            n = 0
+            while len(missing) < 9 and n <= numbers[-1]:
+                if n not in threads:
+                    missing.append(n)
+                n += 1
+            shown = ", ".join(str(x) for x in missing[:8]) + (" ..." if len(missing) > 8 else "")
+            warnings.append(f"thread sections missing: {shown}")
+        if crashed_index is None:
+            warnings.append("the report does not say which thread crashed")
+        if not fields:
+            warnings.append(
+                "only thread sections or frames were given: the report's header (process, "
+                "exception, binary images) is not there"
+            )
+        elif "Process" in fields and not self.seen_images:
+            warnings.append("no Binary Images section (report truncated?)")
+        if self.unreadable:
+            n = self.unreadable
+            warnings.append(
+                f"{n} line{'s' if n != 1 else ''} in thread sections could not be read "
+                "(cut short or edited?)"
+            )
+        if self.restarted:
+            warnings.append(
+                "frame numbering restarted without a thread header: those frames are kept "
+                "as separate, unlabelled threads"
+            )
 
 
 def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
@@ -282,12 +290,18 @@ def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
     else:
         crashed = fields.get("Crashed Thread")
     if crashed is not None:
-        report.crashed_thread_index = _leading_int(crashed)
+        report.crashed_thread_index, rest = _leading_int(crashed)
+        name, queue = _name_and_queue(rest.strip())
+        report.crashed_thread_name, report.crashed_thread_queue = name, queue
     etype = fields.get("Exception Type")
     if etype:
-        report.exception_type = etype.split()[0]
-        sig = _SIGNAL.search(etype)
-        report.signal = sig.group(1) if sig else None
+        first = etype.split()[0]
+        if first.startswith("SIG"):
+            report.signal = first  # older reports name the signal alone: "SIGSEGV"
+        else:
+            report.exception_type = first
+            sig = _SIGNAL.search(etype)
+            report.signal = sig.group(1) if sig else None
     subtype = fields.get("Exception Subtype")
     if not subtype:
         # Older reports put "KERN_INVALID_ADDRESS at 0x0" on an Exception Codes line.
@@ -300,76 +314,19 @@ def _apply_fields(report: CrashReport, fields: dict[str, str]) -> None:
     report.termination_reason = fields.get("Termination Reason") or fields.get("Termination Signal")
 
 
-def _check(
-    report: CrashReport,
-    threads: dict[int, Thread],
-    crashed_index: int | None,
-    seen_images: bool,
-    fields: dict[str, str],
-) -> None:
-    if not threads:
-        report.warnings.append("no thread backtraces in the report")
-        return
-    if crashed_index is not None and crashed_index not in threads:
-        report.warnings.append(
-            f"the crashed thread {crashed_index}'s backtrace is missing (report truncated?)"
-        )
-    # Threads are numbered from 0; a gap means sections were lost. Walk only as far as the
-    # first few gaps: a hostile "Thread 999999999:" must not build a billion-number range.
-    numbers = sorted(threads)
-    if numbers[-1] + 1 != len(numbers):
-        missing: list[int] = []
-        n = 0
-        while len(missing) < 9 and n <= numbers[-1]:
-            if n not in threads:
-                missing.append(n)
-            n += 1
-        shown = ", ".join(str(x) for x in missing[:8]) + (" ..." if len(missing) > 8 else "")
-        report.warnings.append(f"thread sections missing: {shown}")
-    if crashed_index is None:
-        report.warnings.append("the report does not say which thread crashed")
-    if "Process" in fields and not seen_images:
-        report.warnings.append("no Binary Images section (report truncated?)")
+def read_text(
+    lines: Iterable[str], *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
+    """Parse a text report given line by line (see `parse_text`)."""
+    reader = _Reader(frame_cap)
+    for line in lines:
+        reader.feed(line)
+    return reader.finish(source_path)
 
 
-def _merge_full_report(text_report: CrashReport, json_text: str) -> CrashReport:
-    """Prefer the embedded JSON's facts; keep what only the text has."""
-    from gpumon.crash.ips import parse_ips
-
-    try:
-        full = parse_ips(json_text)
-    except CrashParseError as e:
-        text_report.warnings.append(f"the embedded Full Report is unreadable ({e}): used the text")
-        return text_report
-    if full.format != "ips-json":
-        # The embedded part had a text body: nothing more exact than what we have.
-        return text_report
-    complete = not full.warnings and bool(full.threads)
-    merged = full if complete or not text_report.threads else text_report
-    other = text_report if merged is full else full
-    for field in (
-        "process_name",
-        "pid",
-        "bug_type",
-        "os_version",
-        "exception_type",
-        "signal",
-        "exception_subtype",
-        "termination_reason",
-        "crashed_thread_index",
-        "application_specific_information",
-        "message",
-    ):
-        if getattr(merged, field) is None:
-            setattr(merged, field, getattr(other, field))
-    if not merged.images:
-        merged.images = other.images
-    merged.format = text_report.format
-    if complete:
-        merged.warnings = []
-    else:
-        merged.warnings = [
-            *(f"embedded Full Report: {w}" for w in full.warnings),
-            *text_report.warnings,
-        ]
-    return merged
+def parse_text(
+    text: str, *, source_path: str | None = None, frame_cap: int | None = None
+) -> CrashReport:
+    """Parse a classic text report, or a part of one. Raises CrashParseError when it has
+    neither report fields nor frames."""
+    return read_text(text.splitlines(), source_path=source_path, frame_cap=frame_cap)

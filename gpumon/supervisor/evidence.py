@@ -8,6 +8,8 @@ are the dumps taken for earlier stalls of the same process, not the crash.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,4 +109,37 @@ def native_artifact(crash_id: str, pool: str, path: Path) -> ev.CrashArtifact:
         text=text,
         report=report,
         note=why and f"could not parse gdb output: {why}",
+    )
+
+
+async def await_ips(
+    crash_id: str, pool: str, pid: int, started_at: float, emit: Callable[[ev.Event], None]
+) -> None:
+    """macOS writes its crash report (.ips) seconds after the death; attach it when it
+    appears, or a note when it does not. The recorder copies it into the session folder."""
+    from gpumon.crash.locate import wait_for_report
+
+    path = await wait_for_report(pid, since=time.time() - (time.monotonic() - started_at) - 1)
+    if path is None:
+        emit(
+            ev.CrashArtifact(
+                crash_id=crash_id,
+                pool=pool,
+                kind="note",
+                note=f"macOS wrote no crash report for pid {pid} in time",
+            )
+        )
+        return
+    text = capture.read_from(path, 0)
+    report, why = capture.parse_text(text, str(path))
+    emit(
+        ev.CrashArtifact(
+            crash_id=crash_id,
+            pool=pool,
+            kind="ips",
+            path=str(path),
+            text=text,
+            report=report,
+            note=why,
+        )
     )

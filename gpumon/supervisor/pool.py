@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -19,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
 from gpumon import events as ev
 from gpumon import layout, protocol
-from gpumon.control import PoolCommand, Restart, SetThreads, Stop
+from gpumon.control import PoolCommand, Restart, SetPolicy, SetThreads, SetWorkload, Stop
 from gpumon.envs import EnvError
 from gpumon.fmt import plural
-from gpumon.spec import PoolConfig, validate_threads
+from gpumon.spec import PoolConfig, parse_key, validate_size, validate_threads
 from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
 from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.channel import timeout_for
@@ -46,9 +44,29 @@ STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
 ALIVE = (STARTING, RUNNING, PAUSED)
 DEAD = (CRASHED, RESTARTING, FAILED, STOPPED)
 STOP_TIMEOUT = 15.0
-PS_PERIOD = 0.09  # seconds between psutil reads of one worker
 
 __all__ = ["Pool", "RestartPolicy", "WorkerProcess"]
+
+
+def remembered(config: PoolConfig, cmd: PoolCommand) -> tuple[PoolConfig, str] | None:
+    """A command to a pool with no worker (crashed, stopped, failed) that its next start can
+    carry out: the config it will start with and how to say so; None for the others. Values
+    are checked as the command line checks them (a SpecError is one line)."""
+    replace = msgspec.structs.replace
+    match cmd:
+        case SetThreads(threads=n):
+            return replace(config, threads=validate_threads(n)), f"with {plural(n, 'thread')}"
+        case SetPolicy(policy=p):
+            return replace(config, policy=str(parse_key("policy", p))), f"with policy {p}"
+        case SetWorkload(workload=w, size=s, dtype=d):
+            later = replace(
+                config,
+                workload=str(parse_key("workload", w)) if w else config.workload,
+                size=validate_size(s) if s else config.size,
+                dtype=str(parse_key("dtype", d)) if d else config.dtype,
+            )
+            return later, f"with {later.workload} {later.size or ''} {later.dtype or ''}".rstrip()
+    return None
 
 
 class Pool:
@@ -205,33 +223,9 @@ class Pool:
             self._fail(wrong, "leave out python= to let gpumon build that version's environment")
             w.kill()
             return
-        w.hello = h
-        w.pid = h.pid
-        w.ready_at = time.monotonic()
-        with contextlib.suppress(psutil.Error):
-            w.ps = psutil.Process(h.pid)
-            w.ps.cpu_percent(None)  # first call only primes the counter
+        w.said_hello(h)
         self.state = RUNNING
-        self.ready = ev.PoolReady(
-            pool=self.name,
-            pid=h.pid,
-            backend=h.backend,
-            device=h.device,
-            device_name=h.device_name,
-            device_reason=h.device_reason,
-            framework=h.framework,
-            versions=h.versions,
-            policies=h.policies,
-            policy=h.policy,
-            policy_meanings=h.policy_meanings,
-            native_capture=w.plan.description,
-            size=h.size,
-            dtype=h.dtype,
-            flop_per_op=h.flop_per_op,
-            artifacts_dir=str(w.artifacts),
-            interpreter=w.interpreter,
-            env=w.env,
-        )
+        self.ready = w.ready_event(self.name)
         self.config = msgspec.structs.replace(
             self.config, size=h.size, dtype=h.dtype, policy=h.policy or self.config.policy
         )
@@ -239,18 +233,7 @@ class Pool:
 
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
         s.t = time.time()
-        # psutil reads /proc twice per call; at most once per sample period is plenty (CPU%
-        # is averaged since the last read anyway) and keeps ingest far above 20k messages/s.
-        now = time.monotonic()
-        if w.ps is not None and now - w.ps_at >= PS_PERIOD:
-            w.ps_at = now
-            try:
-                with w.ps.oneshot():
-                    w.cpu_percent = w.ps.cpu_percent(None)
-                    w.rss = w.ps.memory_info().rss
-            except psutil.Error:
-                w.ps = None
-        s.cpu_percent, s.rss = w.cpu_percent, w.rss
+        s.cpu_percent, s.rss = w.process_figures()
         if self.gpu_memory is not None:
             s.gpu_mem = self.gpu_memory.of(w.pid)
         ops = sum(s.ops)
@@ -264,12 +247,10 @@ class Pool:
         if isinstance(cmd, Restart):
             return await self.restart(source)
         w = self.worker
-        if isinstance(cmd, SetThreads) and self.state in DEAD:
+        if self.state in DEAD and (later := remembered(self.config, cmd)) is not None:
             # Nothing to talk to: remember it, so the next start uses it.
-            validate_threads(cmd.threads)
-            self.config = msgspec.structs.replace(self.config, threads=cmd.threads)
-            why = f"pool is {self.state}; it will start with {plural(cmd.threads, 'thread')}"
-            return self._control(cmd, True, why, source)
+            self.config, what = later
+            return self._control(cmd, True, f"pool is {self.state}; it will start {what}", source)
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:
             return self._control(cmd, False, f"pool {self.name} is {self.state}", source)
         answer = await w.channel.request(cmd, timeout_for(cmd, self.state == STARTING))
@@ -386,7 +367,8 @@ class Pool:
             self.emit(artifact)
         if w.plan.kind == "ips":
             # The report appears seconds later; the crash event is already out.
-            self._in_background(self._await_ips(self.crash_id, w), f"ips {self.crash_id}")
+            ips = evidence.await_ips(self.crash_id, self.name, w.pid, w.started_at, self.emit)
+            self._in_background(ips, f"ips {self.crash_id}")
         self.exited.set()
         if not self.stop_requested:
             self._schedule_restart(w)
@@ -420,29 +402,6 @@ class Pool:
                 crash_number=self.crashes,
                 during=during,
                 artifacts_dir=str(w.artifacts),
-            )
-        )
-
-    async def _await_ips(self, cid: str, w: WorkerProcess) -> None:
-        from gpumon.crash.locate import wait_for_report
-
-        path = await wait_for_report(
-            w.pid, since=time.time() - (time.monotonic() - w.started_at) - 1
-        )
-        if path is None:
-            self._note(cid, f"macOS wrote no crash report for pid {w.pid} in time")
-            return
-        text = capture.read_from(path, 0)
-        report, why = capture.parse_text(text, str(path))
-        self.emit(
-            ev.CrashArtifact(
-                crash_id=cid,
-                pool=self.name,
-                kind="ips",
-                path=str(path),  # the recorder copies it into the session folder
-                text=text,
-                report=report,
-                note=why,
             )
         )
 

@@ -20,10 +20,13 @@ from pathlib import Path
 import msgspec
 import psutil
 
+from gpumon import events as ev
 from gpumon import layout, protocol
 from gpumon.spec import PoolConfig
 from gpumon.supervisor import capture
 from gpumon.supervisor.channel import Channel
+
+PS_PERIOD = 0.09  # seconds between psutil reads of one worker
 
 
 @dataclass
@@ -76,6 +79,52 @@ class WorkerProcess:
     @property
     def uptime(self) -> float:
         return time.monotonic() - (self.ready_at or self.started_at)
+
+    def said_hello(self, h: protocol.Hello) -> None:
+        """The worker is up: its own pid (not gdb's) from now on, and a psutil handle."""
+        self.hello, self.pid, self.ready_at = h, h.pid, time.monotonic()
+        with contextlib.suppress(psutil.Error):
+            self.ps = psutil.Process(h.pid)
+            self.ps.cpu_percent(None)  # the first call only primes the counter
+
+    def ready_event(self, pool: str) -> ev.PoolReady:
+        h = self.hello
+        assert h is not None
+        return ev.PoolReady(
+            pool=pool,
+            pid=h.pid,
+            backend=h.backend,
+            device=h.device,
+            device_name=h.device_name,
+            device_reason=h.device_reason,
+            framework=h.framework,
+            versions=h.versions,
+            policies=h.policies,
+            policy=h.policy,
+            policy_meanings=h.policy_meanings,
+            native_capture=self.plan.description,
+            size=h.size,
+            dtype=h.dtype,
+            flop_per_op=h.flop_per_op,
+            artifacts_dir=str(self.artifacts),
+            interpreter=self.interpreter,
+            env=self.env,
+        )
+
+    def process_figures(self) -> tuple[float | None, int | None]:
+        """(CPU %, RSS bytes) of the worker. psutil reads /proc twice per call; once per sample
+        period is plenty (CPU% is averaged since the last read) and keeps ingest far above
+        20,000 messages/s."""
+        now = time.monotonic()
+        if self.ps is not None and now - self.ps_at >= PS_PERIOD:
+            self.ps_at = now
+            try:
+                with self.ps.oneshot():
+                    self.cpu_percent = self.ps.cpu_percent(None)
+                    self.rss = self.ps.memory_info().rss
+            except psutil.Error:
+                self.ps = None
+        return self.cpu_percent, self.rss
 
     def signal_worker(self, signo: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -14,16 +14,24 @@ LIVE, REPLAY, BOTH = "live", "replay", "both"
 class Key:
     keys: str  # Textual key names, comma separated
     shown: str  # how the help screen and the docs write the keys
-    action: str
+    action: str  # "app.x" runs the app's action; bound on the main screens unless on_app
     footer: str  # short footer label ("" = not in the footer)
     help: str
     mode: str = BOTH
     priority: bool = False
+    on_app: bool = False  # bound on the App: works over every screen (help, crash, ...)
 
 
 KEYS: tuple[Key, ...] = (
-    Key("question_mark", "?", "app.help", "help", "this help"),
-    Key("q", "q", "app.quit", "quit", "quit: stops every pool cleanly and closes the session log"),
+    Key("question_mark", "?", "app.help", "help", "this help", on_app=True),
+    Key(
+        "q",
+        "q",
+        "app.quit",
+        "quit",
+        "quit: stops every pool cleanly and closes the session log",
+        on_app=True,
+    ),
     Key(
         "tab",
         "tab / shift+tab",
@@ -38,40 +46,49 @@ KEYS: tuple[Key, ...] = (
         "",
         "select pool N (the number in its panel's title); pool keys act on the selected pool",
     ),
-    Key("plus,equals_sign", "+", "threads(1)", "thread", "one more worker thread"),
-    Key("minus", "-", "threads(-1)", "thread", "one worker thread fewer"),
+    Key("plus,equals_sign", "+", "app.threads(1)", "thread", "one more worker thread"),
+    Key("minus", "-", "app.threads(-1)", "thread", "one worker thread fewer"),
     Key(
         "t",
         "t",
-        "set_threads",
+        "app.set_threads",
         "set threads",
         "type a thread count (1–256). During a crash or "
         "a restart the pool remembers it and starts with it",
     ),
-    Key("p", "p", "pause", "pause", "pause / resume the selected pool"),
-    Key("r", "r", "restart", "restart", "restart the selected pool (a new worker process)"),
+    Key("p", "p", "app.pause", "pause", "pause / resume the selected pool"),
+    Key("r", "r", "app.restart", "restart", "restart the selected pool (a new worker process)"),
     Key(
         "c",
         "c",
-        "cycle_policy",
+        "app.cycle_policy",
         "policy",
         "cycle the concurrency policy: per-thread → "
         "shared → locked (policies the backend cannot do are skipped, and it says why)",
     ),
-    Key("w", "w", "cycle_workload", "workload", "cycle the workload: matmul (addmm) ↔ mlp"),
+    Key(
+        "w",
+        "w",
+        "app.cycle_workload",
+        "workload",
+        "cycle the workload: matmul (addmm) → mlp → generate (decoding with sampling)",
+    ),
     Key(
         "x",
         "x",
-        "last_crash",
+        "app.last_crash",
         "crash",
         "open the latest crash (or Enter on a crash line in the log)",
+        on_app=True,
     ),
     Key(
         "e",
         "e",
+        "app.export",
         "export",
-        "export",
-        "export the session as a Markdown evidence report next to the log",
+        "export the session as a Markdown evidence report: live, into the session folder; in "
+        "a replay, into the current directory (works on the crash screen too)",
+        on_app=True,
     ),
     Key(
         "s",
@@ -80,6 +97,7 @@ KEYS: tuple[Key, ...] = (
         "svg",
         "save an SVG screenshot: live, into the session folder (the current directory with "
         "--no-record); in a replay, into the current directory",
+        on_app=True,
     ),
     Key(
         "space",
@@ -115,9 +133,7 @@ FOOTER_LIVE_ONLY = {"thread", "set threads", "pause", "restart", "policy", "work
 def bindings(mode: str) -> list[BindingType]:
     out: list[BindingType] = []
     for k in KEYS:
-        if k.mode not in (BOTH, mode):
-            continue
-        if k.action.startswith("app.") and k.action != "app.focus_next":
+        if k.mode not in (BOTH, mode) or k.on_app:
             continue  # app-level keys live on the App so they work on every screen
         if k.action == "app.focus_next":
             continue  # Textual's own tab handling
@@ -133,14 +149,14 @@ def app_bindings() -> list[BindingType]:
     out: list[BindingType] = [
         Binding(k.keys, k.action.removeprefix("app."), k.footer, show=bool(k.footer))
         for k in KEYS
-        if k.action.startswith("app.") and k.action != "app.focus_next"
+        if k.on_app
     ]
     out.append(Binding("ctrl+c,ctrl+q", "quit", "quit", show=False, priority=True))
     return out
 
 
 def is_pool_key(k: Key) -> bool:
-    return k.action.split("(")[0] in POOL_ACTIONS
+    return k.action.removeprefix("app.").split("(")[0] in POOL_ACTIONS
 
 
 def help_rows(mode: str) -> list[tuple[str, str]]:

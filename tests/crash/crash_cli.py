@@ -5,7 +5,7 @@ end in a subprocess even while another subcommand module cannot be imported."""
 import argparse
 import sys
 
-from gpumon.crash import command
+from gpumon.commands import crash as command
 
 parser = argparse.ArgumentParser(prog="gpumon crash")
 command.configure(parser)

@@ -240,7 +240,7 @@ def test_rich_render_highlights_driver_frames() -> None:
     plain.print(render_report(report))
     text = plain.file.getvalue()
     assert text.index('Thread 22 "limina-vm:zfq0" CRASHED') < text.index("Thread 20 (queue")
-    assert "Other threads (57):" in text
+    assert "Other threads (56):" in text  # thread 19 called into Mesa (a driver) from code
     assert 'Thread 0 "main" (queue com.apple.main-thread): 13 frames, top: ' in text
 
 

@@ -202,12 +202,12 @@ async def test_the_live_monitor_feeds_the_endpoint_from_its_own_session(tmp_path
     import asyncio
 
     from gpumon.spec import parse_pool
-    from gpumon.tui.app import make_app
+    from gpumon.tui.app import live_app
     from tests.conftest import wait_for
 
     ex = Exporter(0, interval=0.3).start()
     try:
-        app = make_app(pools=[parse_pool(QUICK)], session_dir=tmp_path, listeners=[ex.listener])
+        app = live_app([parse_pool(QUICK)], session_dir=tmp_path, listeners=[ex.listener])
         async with app.run_test(size=(120, 36)):
             await wait_for(lambda: ex.state.last and ex.state.last[0].ops > 0, 120, what="ops")
             m = await asyncio.to_thread(scrape, ex.url)

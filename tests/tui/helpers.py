@@ -3,30 +3,16 @@ screen as text, and find the committed demo recording."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App
 
+from tests.conftest import wait_for  # noqa: F401 - the one wait helper, re-exported
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "tests" / "fixtures" / "tui" / "demo"
 DEMO_LOG = DEMO / "session.jsonl"
-
-
-async def wait_for(
-    pred: Callable[[], object], timeout: float = 30.0, what: str = "", step: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f} s waiting for "
-                f"{what or getattr(pred, '__name__', 'a condition')}"
-            )
-        await asyncio.sleep(step)
 
 
 def screen_text(app: App) -> str:

@@ -14,12 +14,12 @@ import pytest
 from textual.widgets import Collapsible
 
 from gpumon import events as ev
-from gpumon.tui.app import GpumonApp, make_app
-from gpumon.tui.crash_screen import CrashScreen, StallScreen
-from gpumon.tui.event_log import EventLog
-from gpumon.tui.help_screen import HelpScreen
-from gpumon.tui.pool_panel import PoolPanel
+from gpumon.tui.app import GpumonApp, replay_app
+from gpumon.tui.screens.crash import CrashScreen, StallScreen
+from gpumon.tui.screens.help import HelpScreen
 from gpumon.tui.source import ReplaySource
+from gpumon.tui.widgets.event_log import EventLog
+from gpumon.tui.widgets.pool_panel import PoolPanel
 
 from .helpers import DEMO_LOG, SESSIONS, copy_demo, screen_text, wait_for
 
@@ -27,7 +27,7 @@ CRASH_AT = 10.09
 
 
 def replay(position: float | None = None, paused: bool = True, **kw) -> GpumonApp:
-    return make_app(replay=DEMO_LOG, position=position, paused=paused, **kw)
+    return replay_app(DEMO_LOG, position=position, paused=paused, **kw)
 
 
 def panel_text(app: GpumonApp, pool: str) -> str:
@@ -203,21 +203,34 @@ async def test_help_screen_lists_every_key() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_export_writes_the_markdown_report_next_to_the_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["main", "crash screen"])
+async def test_a_replay_exports_into_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The recording's folder is left as it was (it may be read-only, or a fixture); `e`
+    works over the crash screen too."""
     log = copy_demo(tmp_path)
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    before = sorted(p.name for p in log.parent.iterdir())
     messages = []
-    app = make_app(replay=log, paused=True, position=15.0)
+    app = replay_app(log, paused=True, position=15.0)
     async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        if where == "crash screen":
+            await pilot.press("x")
+            await wait_for(lambda: isinstance(app.screen, CrashScreen), 10)
         await pilot.press("e")
         await wait_for(lambda: any(isinstance(m, GpumonApp.Exported) for m in messages), 30)
     (done,) = [m for m in messages if isinstance(m, GpumonApp.Exported)]
-    assert done.error == "" and done.path == log.parent / "report.md"
+    assert done.error == "" and done.path == here / "report.md"
     report = done.path.read_text()
     assert "SIGSEGV" in report and "fault" in report
+    assert sorted(p.name for p in log.parent.iterdir()) == before
 
 
 async def test_svg_screenshot_goes_where_it_says(tmp_path: Path) -> None:
-    app = make_app(replay=DEMO_LOG, paused=True, position=9.5, screenshot_dir=tmp_path)
+    app = replay_app(DEMO_LOG, paused=True, position=9.5, screenshot_dir=tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.main.panels)
         await pilot.press("s")
@@ -260,7 +273,7 @@ def other_recording(name: str) -> Path:
 
 
 async def test_a_stall_shows_in_the_panel_and_its_stacks_open_from_the_log() -> None:
-    app = make_app(replay=other_recording("fault-hang"), position=5.0, paused=True)
+    app = replay_app(other_recording("fault-hang"), position=5.0, paused=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: "fault" in app.main.panels and app.main.panels["fault"]._lines)
         assert "STALLED" in panel_text(app, "fault")
@@ -277,7 +290,7 @@ async def test_a_stall_shows_in_the_panel_and_its_stacks_open_from_the_log() -> 
 
 async def test_a_gpu_crash_recorded_on_an_h200_replays_here() -> None:
     """A real MLX abort on CUDA (pool shrunk 8 → 1 threads), shown on a machine without one."""
-    app = make_app(replay=other_recording("h200-mlx-shrink"), position=11.6, paused=True)
+    app = replay_app(other_recording("h200-mlx-shrink"), position=11.6, paused=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: "mlx:gpu" in app.main.panels and app.main.panels["mlx:gpu"]._lines)
         assert "NVIDIA H200" in panel_text(app, "mlx:gpu")
@@ -295,7 +308,7 @@ async def test_a_silent_pool_greys_out_and_counts_its_silence() -> None:
     log = SESSIONS / "fault-hang" / "session.jsonl"
 
     async def at(position: float) -> tuple[str, bool]:
-        app = make_app(replay=log, position=position, paused=True)
+        app = replay_app(log, position=position, paused=True)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(lambda: "fault" in app.main.panels and app.main.panels["fault"]._lines)
             await pilot.pause()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpumon.tui.app import make_app
+from gpumon.tui.app import replay_app
 
 from .helpers import DEMO_LOG, ROOT
 
@@ -25,7 +25,7 @@ def _in_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def pinned(position: float):
-    return make_app(replay=DEMO_LOG, position=position, paused=True)
+    return replay_app(DEMO_LOG, position=position, paused=True)
 
 
 def test_pools_mid_run(snap_compare) -> None:

@@ -1,9 +1,14 @@
 """`gpumon crash FILE`: summarise a crash report, or print it as JSON.
 
 Exit status: 0 the report was read completely; 1 the file could not be read or holds no crash
-report (one line on stderr, never a traceback); 4 the report was read only in part (truncated
-or damaged): the summary is printed and one stderr line says what is missing, so a script
-cannot mistake a truncated report for a complete one.
+report (one line on stderr, never a traceback); 4 the report was read only in part (truncated,
+damaged, a paste of part of a report, one of several reports): the summary is printed and one
+stderr line gives the reasons, so a script cannot mistake a partial report for a complete one.
+
+The summary shows at most a screenful of frames per thread and parses with a frame cap, so a
+100 MB dump is summarised in bounded memory; `--full` and `--json` read and show every frame.
+Everything printed from the report passes through `gpumon.sanitize` (control characters shown
+as escapes); `--json` is the parsed data as it is, JSON escaping control characters itself.
 
 Imported by gpumon/cli.py while it builds the parser, so only argparse is imported at module
 level; the parsers and rich are imported when the command runs.
@@ -15,12 +20,17 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from gpumon.exit_codes import ExitCode
+
 if TYPE_CHECKING:
+    import re
+
     from gpumon.crash.model import CrashReport
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_PARTIAL = 4
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = ExitCode.OK, ExitCode.ERROR, ExitCode.PARTIAL
+# Frames kept per thread when only a summary is printed (it shows far fewer); the rest are
+# counted. --full and --json keep every frame.
+SUMMARY_FRAME_CAP = 200
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +46,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="print the parsed report as JSON (with a 'verdict' field) instead of a summary",
     )
     parser.add_argument(
-        "--full", action="store_true", help="show every frame of every thread (no folding)"
+        "--full",
+        action="store_true",
+        help="show every frame of every thread (no folding, no frame cap, symbols whole)",
     )
     parser.add_argument("--no-color", action="store_true", help="plain text, no colours")
     parser.add_argument(
@@ -46,20 +58,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load(name: str) -> CrashReport:
+def _load(name: str, frame_cap: int | None) -> CrashReport:
     """Parse FILE or stdin; raises CrashParseError with the user-facing reason."""
     from gpumon.crash import parse
 
     if name == "-":
-        raw = sys.stdin.buffer.read(parse.MAX_BYTES + 1)
-        return parse.parse_bytes(
-            raw[: parse.MAX_BYTES], source_path=None, truncated=len(raw) > parse.MAX_BYTES
-        )
-    return parse.parse_file(name)
+        return parse.parse_stream(sys.stdin.buffer, source_path=None, frame_cap=frame_cap)
+    return parse.parse_file(name, frame_cap=frame_cap)
 
 
 def _fail(name: str, reason: str) -> int:
-    print(f"gpumon crash: {name}: {reason}", file=sys.stderr)
+    from gpumon import sanitize
+
+    print(sanitize.line(f"gpumon crash: {name}: {reason}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -67,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from gpumon.crash.model import CrashParseError
 
     name = "<stdin>" if args.file == "-" else args.file
+    cap = None if args.full or args.json else SUMMARY_FRAME_CAP
     report = python = None
     for which in ("file", "python"):
         path = getattr(args, which, None)
@@ -74,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         shown = "<stdin>" if path == "-" else path
         try:
-            loaded = _load(path)
+            loaded = _load(path, cap)
         except CrashParseError as e:
             return _fail(shown, str(e))
         except (RecursionError, MemoryError) as e:
@@ -96,25 +108,46 @@ def run(args: argparse.Namespace) -> int:
     except Exception as e:
         return _fail(name, f"could not be shown (internal error: {type(e).__name__}: {e})")
     if report.warnings:
-        print(
-            f"gpumon crash: {name}: partial report: {'; '.join(report.warnings)}", file=sys.stderr
-        )
+        from gpumon import sanitize
+
+        reasons = "; ".join(report.warnings)
+        print(sanitize.line(f"gpumon crash: {name}: partial report: {reasons}"), file=sys.stderr)
         return EXIT_PARTIAL
     return EXIT_OK
 
 
 def _print_json(report: CrashReport, python: CrashReport | None) -> None:
-    import json
+    import re
 
     import msgspec
 
     from gpumon.crash.classify import verdict
 
-    data = msgspec.to_builtins(report)
-    data["verdict"] = verdict(report, python)
+    # msgspec encodes the report in C without building dicts first: a dump with millions of
+    # frames must not need gigabytes. The verdict (and the Python report) follow its fields.
+    extra: dict[str, object] = {"verdict": verdict(report, python)}
     if python is not None:
-        data["python"] = msgspec.to_builtins(python)
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        extra["python"] = python
+    joined = msgspec.json.encode(report)[:-1] + b"," + msgspec.json.encode(extra)[1:]
+    data = msgspec.json.format(joined, indent=2)
+    del joined
+    # ASCII-only JSON: every control character, C1 code and bidi override in the report's
+    # text becomes a \u escape, so the data stays whole and nothing in it acts on a terminal.
+    if data.isascii() and b"\x7f" not in data:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.buffer.flush()
+        return
+    text = re.sub(r"[^\n\x20-\x7e]", _json_escape, data.decode())
+    sys.stdout.write(text + "\n")
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _print_summary(

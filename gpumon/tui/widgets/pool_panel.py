@@ -14,12 +14,24 @@ from itertools import islice
 
 from rich.text import Text
 
-from gpumon import control, fmt
+from gpumon import fmt
 from gpumon.state import PoolView
-from gpumon.tui import chart
-from gpumon.tui.lines import LinesWidget
+from gpumon.tui.widgets import chart
+from gpumon.tui.widgets.lines import LinesWidget
+from gpumon.tui.widgets.pool_lines import (
+    LABEL,
+    STATE_MARK,
+    STATE_STYLE,
+    control_line,
+    failure_lines,
+    identity_lines,
+    label,
+    latency_line,
+    memory_line,
+    process_line,
+    rate_unit,
+)
 
-LABEL = 9  # width of the left label column
 CHART_SPAN = 60.0  # seconds of throughput history in the chart
 CHART_MAX_ROWS = 12
 SILENT_AFTER = 1.0  # seconds without a sample (10 a second) after which figures are stale
@@ -29,42 +41,6 @@ SPARK = 6  # bars in a thread's sparkline
 BAR = 5  # samples (of 0.1 s) per sparkline bar: 6 bars cover the last 3 s
 SLOW_HZ = 2.0  # refresh rate of the latency / memory / process lines
 NARROW = 50  # panels narrower than this (two pools at 80 columns) merge identity lines
-
-STATE_STYLE = {
-    "running": "bold green",
-    "paused": "bold yellow",
-    "starting": "bold cyan",
-    "restarting": "bold yellow",
-    "crashed": "bold white on red",
-    "failed": "bold white on red",
-    "stopped": "bold",
-    "stopping": "bold",
-}
-STATE_MARK = {
-    "running": "●",
-    "paused": "‖",
-    "starting": "…",
-    "restarting": "↻",
-    "crashed": "✖",
-    "failed": "✖",
-    "stopped": "■",
-}
-
-
-def label(name: str, style: str = "dim") -> Text:
-    return Text(f"{name:<{LABEL}}", style=style)
-
-
-def line(name: str, *parts: str | tuple[str, str] | Text) -> Text:
-    t = label(name)
-    for p in parts:
-        if isinstance(p, Text):
-            t.append_text(p)
-        elif isinstance(p, tuple):
-            t.append(*p)
-        else:
-            t.append(p)
-    return t
 
 
 def mean_rate(view: PoolView, n: int = NOW_WINDOW) -> tuple[float, float] | None:
@@ -157,13 +133,13 @@ class PoolPanel(LinesWidget, can_focus=True):
     def build_lines(self, width: int, height: int) -> list[Text]:
         v = self.view
         narrow = width < NARROW
-        head = [self._state_line(), *self._identity_lines(narrow)]
+        head = [self._state_line(), *identity_lines(v, narrow)]
         if v.failure is not None:
-            head += self._failure_lines(width)
+            head += failure_lines(v, width)
         else:
             head.append(self._now_line())
         latency, memory, process = self._slow_lines()
-        control = self._control_line()
+        control = control_line(v)
         running = v.last is not None and v.state in ("running", "paused")
         threads_all = self._cached_thread_rows(width) if running else []
         empty_memory = memory is not None and not (v.last and v.last.mem)
@@ -250,68 +226,6 @@ class PoolPanel(LinesWidget, can_focus=True):
             t.append(f" · {v.stopped.reason}")
         return t
 
-    def _identity_lines(self, narrow: bool = False) -> list[Text]:
-        v = self.view
-        r, c = v.ready, v.config
-        out: list[Text] = []
-        synthetic = ("SYNTHETIC", "bold black on yellow")
-        if r is not None:
-            if r.backend == "fault":
-                what = r.device_name.removeprefix("synthetic (fault backend): ")
-                if narrow:  # the engine line would only repeat "synthetic"
-                    out.append(
-                        line("device", synthetic, f" {r.device} · pid {r.pid} · ", (what, "dim"))
-                    )
-                else:
-                    out.append(line("", synthetic, " ", what))
-                    out.append(line("device", r.device, " — ", (r.device_reason, "dim")))
-                    out.append(line("engine", r.framework, " · pid ", str(r.pid)))
-            else:
-                out.append(
-                    line(
-                        "device",
-                        (r.device, "bold"),
-                        " ",
-                        r.device_name,
-                        " — ",
-                        (r.device_reason, "dim"),
-                    )
-                )
-                out.append(line("engine", r.framework, " · pid ", str(r.pid)))
-        else:
-            backend = c.backend if c else "?"
-            dev = (c.device or "auto") if c else "?"
-            parts: list[str | tuple[str, str]] = [
-                f"{backend}:{dev}",
-                ("  waiting for the worker", "dim"),
-            ]
-            if backend == "fault":
-                parts = [synthetic, " ", *parts]
-            out.append(line("device", *parts))
-        out.append(self._work_line())
-        return out
-
-    def _work_line(self) -> Text:
-        v = self.view
-        size = v.ready.size if v.ready else (v.config.size if v.config else None)
-        dtype = v.ready.dtype if v.ready else (v.config.dtype if v.config else None)
-        if v.config is not None:  # set_workload changes follow the config
-            size = v.config.size or size
-            dtype = v.config.dtype or dtype
-        size_s = f"{size}²" if size else "auto size"
-        t = line("work", (v.workload or "?", "bold"), f" {size_s} {dtype or ''}".rstrip())
-        t.append(" · policy ")
-        t.append(v.policy or "?", style="bold")
-        return t
-
-    def _failure_lines(self, width: int) -> list[Text]:
-        f = self.view.failure
-        assert f is not None
-        out = [line("error", (f.message, "bold red"))]
-        if f.fix:
-            out.append(line("fix", (f.fix, "yellow")))
-        return out
-
     def now_rates(self) -> tuple[float, float] | None:
         v = self.view
         if v.state not in ("running", "paused"):
@@ -326,7 +240,7 @@ class PoolPanel(LinesWidget, can_focus=True):
             return t
         stale = self.silent_for is not None
         figure = "dim" if stale else "bold green"
-        t.append(fmt.si(rates[0], "ops/s"), style=figure)
+        t.append(fmt.si(rates[0], rate_unit(self.view)), style=figure)
         t.append(" · ")
         if self.view.last is not None and self.view.last.flop_per_op == 0:
             t.append("FLOP/s n/a (not a matmul)", style="dim")
@@ -358,7 +272,7 @@ class PoolPanel(LinesWidget, can_focus=True):
         axis[0] = fmt.si(vmax, "", digits=3).replace(" ", "")
         axis[-1] = "0"
         if bar_rows >= 3:
-            axis[1] = "ops/s"
+            axis[1] = rate_unit(v)
         if bar_rows >= 4 and not time_axis:
             axis[-2] = f"{CHART_SPAN:.0f} s"
         out = []
@@ -423,60 +337,5 @@ class PoolPanel(LinesWidget, can_focus=True):
         key = (id(v), v.state, math.floor(self.now * SLOW_HZ), v.last is None)
         if key != self._slow_key:
             self._slow_key = key
-            self._slow = (self._latency_line(), self._memory_line(), self._process_line())
+            self._slow = (latency_line(v), memory_line(v), process_line(v))
         return self._slow
-
-    def _latency_line(self) -> Text | None:
-        s = self.view.last
-        if s is None or self.view.state not in ("running", "paused") or s.lat_p50 is None:
-            return None
-        return line(
-            "latency",
-            "p50 ",
-            (fmt.seconds(s.lat_p50), "bold"),
-            " · p99 ",
-            (fmt.seconds(s.lat_p99), "bold"),
-            (" per op", "dim"),
-        )
-
-    def _memory_line(self) -> Text | None:
-        s = self.view.last
-        if s is None or self.view.state not in ("running", "paused"):
-            return None
-        if not s.mem:
-            return line("memory", ("no framework memory figures", "dim"))
-        t = label("memory")
-        for i, (k, val) in enumerate(s.mem.items()):
-            if i:
-                t.append(" · ")
-            t.append(f"{k} ")
-            t.append(fmt.nbytes(val), style="bold")
-        if s.mem_source:
-            t.append(f" ({s.mem_source})", style="dim")
-        return t
-
-    def _process_line(self) -> Text | None:
-        s = self.view.last
-        if s is None or self.view.state not in ("running", "paused"):
-            return None
-        return line(
-            "process",
-            "CPU ",
-            (fmt.percent(s.cpu_percent), "bold"),
-            " · RSS ",
-            (fmt.nbytes(s.rss), "bold"),
-            (" (psutil, worker process)", "dim"),
-        )
-
-    def _control_line(self) -> Text | None:
-        c = self.view.last_control
-        if c is None:
-            return None
-        t = label("last cmd")
-        t.append(control.describe(c.command))
-        if c.ok:
-            t.append(" ✓ ", style="green")
-        else:
-            t.append(" ✗ ", style="bold red")
-        t.append(c.detail, style="dim" if c.ok else "red")
-        return t

@@ -49,11 +49,19 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
         runs = f"{c.backend}:{c.device or 'auto'}, {fmt.plural(c.threads, 'thread')}, {c.policy}"
         first = "starting" if e.attempt == 1 else f"starting again (attempt {e.attempt})"
         return "start", Text(f"{first}: {runs}")
+    if isinstance(e, ev.PoolPreparing):
+        if e.phase not in ("waiting", "creating"):
+            return None  # one line per build; the panel shows its progress
+        doing = "waiting for another build of" if e.phase == "waiting" else "building"
+        return "start", Text(f"{doing} environment {e.env}", style="yellow")
     if isinstance(e, ev.PoolReady):
-        return "ready", Text(
+        t = Text(
             f"ready: pid {e.pid}, {e.framework} on {e.device} ({e.device_reason}), "
-            f"{e.size}² {e.dtype}"
+            f"{e.size}² {e.dtype}, policy {e.policy or '?'}"
         )
+        if e.env:
+            t.append(f" · env {e.env}", style="dim")
+        return "ready", t
     if isinstance(e, ev.PoolFailed):
         return "failed", Text(f"failed to start: {e.message}" + (f" — {e.fix}" if e.fix else ""))
     if isinstance(e, ev.Control):
