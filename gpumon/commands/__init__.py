@@ -11,6 +11,7 @@ from __future__ import annotations
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "live": ("gpumon.commands.live", "open the interactive monitor (the default)"),
     "sweep": ("gpumon.commands.sweep", "headless thread-count ramp with a scaling and crash table"),
+    "pipe": ("gpumon.commands.pipe", "live figures as JSON Lines on stdout (one line per pool)"),
     "doctor": ("gpumon.commands.doctor", "what this machine can run and how crashes are captured"),
     "crash": ("gpumon.commands.crash", "summarise a crash report (.ips, .crash, faulthandler)"),
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
@@ -20,4 +21,5 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("gpumon.commands.demo", "show a threading bug live, from a built-in scenario"),
     "bisect": ("gpumon.commands.bisect", "find the release where a crash appeared or went away"),
     "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
+    "completion": ("gpumon.commands.completion", "print a bash or zsh completion script"),
 }

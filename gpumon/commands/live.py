@@ -8,16 +8,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpumon import layout
 from gpumon.commands.options import (
+    MetricsUnavailable,
+    add_metrics_options,
     add_pool_options,
+    add_restart_options,
     add_session_dir_argument,
     pools_from_args,
-    seconds_type,
+    start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode
 from gpumon.spec import SpecError
+
+if TYPE_CHECKING:
+    from gpumon.metrics import Exporter
+    from gpumon.spec import PoolConfig
+    from gpumon.tui.source import ScenarioRun
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -31,24 +41,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not write a session log (crash artifacts go to a temporary folder)",
     )
-    g.add_argument(
-        "--restart",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="restart a crashed pool automatically, with backoff (default: on)",
-    )
+    add_restart_options(g)
     g.add_argument(
         "--follow-crashes",
         action="store_true",
         help="open the crash screen by itself on the first crash",
     )
-    g.add_argument(
-        "--stall-after",
-        type=seconds_type("--stall-after"),
-        default=None,
-        metavar="SECONDS",
-        help="report a worker as stalled after this long without a message (default 3)",
-    )
+    add_metrics_options(g)
     add_monitor_options(g)
 
 
@@ -97,6 +96,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"gpumon: {why}", file=sys.stderr)
             return ExitCode.ERROR
 
+    try:
+        exporter = start_metrics(args, "live")
+    except MetricsUnavailable as e:
+        print(e, file=sys.stderr)
+        return ExitCode.ERROR
+    try:
+        return _run_app(args, pools, exporter, scenario)
+    finally:
+        stop_metrics(exporter, args)
+
+
+def _run_app(
+    args: argparse.Namespace,
+    pools: list[PoolConfig],
+    exporter: Exporter | None,
+    scenario: ScenarioRun | None,
+) -> int:
     from gpumon.tui.app import live_app
 
     app = live_app(
@@ -109,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         argv=sys.argv,
         scenario=scenario,
         readonly=getattr(args, "readonly", False),
+        listeners=[exporter.listener] if exporter is not None else (),
     )
     code = app.run()
     log = app.source.log_path

@@ -28,6 +28,7 @@ from gpumon.spec import PoolConfig, parse_key, validate_size, validate_threads
 from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
 from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.channel import timeout_for
+from gpumon.supervisor.gpu_memory import GpuMemory
 from gpumon.supervisor.process import WorkerProcess, spawn
 
 STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
@@ -75,8 +76,10 @@ class Pool:
         emit: Callable[[ev.Event], None],
         artifacts_root: Path,
         restart: RestartPolicy,
+        gpu_memory: GpuMemory | None = None,
     ) -> None:
         self.config = config
+        self.gpu_memory = gpu_memory
         self.name = config.name
         self.emit = emit
         self.artifacts_root = artifacts_root
@@ -231,6 +234,8 @@ class Pool:
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
         s.t = time.time()
         s.cpu_percent, s.rss = w.process_figures()
+        if self.gpu_memory is not None:
+            s.gpu_mem = self.gpu_memory.of(w.pid)
         ops = sum(s.ops)
         w.ops += ops
         self.ops_total += ops

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -358,9 +358,11 @@ def live_app(
     screenshot_dir: Path | None = None,
     scenario: ScenarioRun | None = None,
     readonly: bool = False,
+    listeners: Sequence[Callable[[ev.Event], None]] = (),
 ) -> GpumonApp:
     """The monitor over real pools (recorded unless `record` is False), optionally playing a
-    scenario; `readonly` turns the pool keys off."""
+    scenario; `readonly` turns the pool keys off. `listeners` are more consumers of the same
+    session (the Prometheus exporter of `--metrics-port`)."""
     source = LiveSource(
         pools,
         session_dir=session_dir,
@@ -370,6 +372,7 @@ def live_app(
         argv=argv,
         scenario=scenario,
         readonly=readonly,
+        listeners=listeners,
     )
     return GpumonApp(
         source, follow_crashes=follow_crashes, refresh_hz=refresh_hz, screenshot_dir=screenshot_dir

@@ -108,8 +108,12 @@ class LiveSource(EventSource):
         argv: Sequence[str] = (),
         scenario: ScenarioRun | None = None,
         readonly: bool = False,
+        listeners: Sequence[Callable[[ev.Event], None]] = (),
     ) -> None:
         super().__init__()
+        # Other consumers of the same session (the Prometheus exporter): they see every event
+        # from SessionStart on, exactly as the screen does.
+        self.listeners = list(listeners)
         self.pools = list(pools)
         self.session_root = session_dir
         self.record = record
@@ -145,7 +149,7 @@ class LiveSource(EventSource):
             argv=self.argv,
             record=self.record,
             session_dir=self.session_root,
-            listeners=[self._deliver],
+            listeners=[self._deliver, *self.listeners],
             restart=RestartPolicy(enabled=self.restart),
             stall_after=self.stall_after if self.stall_after is not None else STALL_AFTER,
             start_pools=False,
