@@ -236,7 +236,8 @@ def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object
     t = Table(
         title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
         caption=escape(
-            "ops/s: median over runs [min–max]; latency: per op, from the worker's timer; "
+            "ops/s: median over runs [min–max] (generate: one op = one decoded token); "
+            "latency: per op, from the worker's timer; "
             "memory: framework allocator peak (else process RSS, psutil); crashes: deaths "
             "while measuring / runs (after stop: deaths while stopping); hangs: runs where "
             "the worker stopped answering"
@@ -264,7 +265,13 @@ def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object
         ops = rate(c.ops_per_s)
         if c.ops_per_s_min is not None and c.ops_per_s_max is not None and c.runs > 1:
             ops += escape(f" [{rate(c.ops_per_s_min)}–{rate(c.ops_per_s_max)}]")
-        flops = "synthetic" if c.synthetic else fmt.si(c.flop_per_s, "FLOP/s")
+        flops = (
+            "synthetic"
+            if c.synthetic
+            else "—"
+            if c.flop_per_s is None
+            else fmt.si(c.flop_per_s, "FLOP/s")
+        )
         head = c.headline_mem
         mem_txt = (
             fmt.nbytes(head[1])

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gpumon import control, fmt
+from gpumon import control, fmt, spec
 from gpumon import events as ev
 from gpumon.scenario.model import Scenario, Step
 from gpumon.supervisor.supervisor import Supervisor
@@ -215,7 +215,7 @@ class Conductor:
             w = self.pools[name]
             recent = [(ops, dt) for t, ops, dt in w.samples if t >= since]
             seconds = sum(dt for _, dt in recent)
-            unit = "tokens/s" if w.workload == "generate" else "ops/s"
+            unit = spec.rate_unit(w.workload)
             if seconds < 0.5:
                 parts.append(f"{name}: not measured")
                 continue
