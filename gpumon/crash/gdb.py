@@ -8,7 +8,8 @@ then gdb's own `thread apply all -ascending bt` text:
     pid: 2241
     signal: SIGSEGV (11)
     lwp: 2245                        (the thread the signal was delivered to)
-    si_addr: 0x0                     (optional)
+    si_addr: 0x0                     (optional: a fault the thread itself raised)
+    sent_by: 4242                    (optional: the pid of the process that sent the signal)
     captured_in: 0.187s
 
     Thread 3 (Thread 0x7ffff69446c0 (LWP 2245) "fault_worker-1"):
@@ -314,7 +315,10 @@ def _apply_header(
         return
     report.signal = signal
     addr = header.get("si_addr")
-    if addr and signal in _ADDRESS_SIGNALS:
+    sender = header.get("sent_by")
+    if sender and sender.isdigit():
+        report.exception_subtype = f"sent by process {sender} (kill), not a fault"
+    elif addr and signal in _ADDRESS_SIGNALS:
         report.exception_subtype = f"fault address {addr}"
     lwp = header.get("lwp")
     if header and lwp and lwp.isdigit():

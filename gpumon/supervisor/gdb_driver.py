@@ -82,12 +82,18 @@ def dump(kind, signo, name, out):
     t0 = time.monotonic()
     th = gdb.selected_thread()
     lwp = th.ptid[1] if th is not None else 0
-    addr = ""
+    addr = sender = ""
     if kind == "fatal":
         try:
-            addr = hex(int(gdb.parse_and_eval("$_siginfo._sifields._sigfault.si_addr")))
+            # si_code <= 0: another process sent it (kill, tgkill, sigqueue). Then the union
+            # holds the sender's pid where a fault address would be: reading si_addr would
+            # report the pid as an address.
+            if int(gdb.parse_and_eval("$_siginfo.si_code")) <= 0:
+                sender = str(int(gdb.parse_and_eval("$_siginfo._sifields._kill.si_pid")))
+            else:
+                addr = hex(int(gdb.parse_and_eval("$_siginfo._sifields._sigfault.si_addr")))
         except (gdb.error, ValueError):
-            addr = ""
+            addr = sender = ""
     # Symbols were deferred at start-up; read them now that we need names.
     with contextlib.suppress(gdb.error):
         gdb.execute("sharedlibrary", to_string=True)
@@ -107,6 +113,8 @@ def dump(kind, signo, name, out):
     ]
     if addr:
         head.append(f"si_addr: {addr}")
+    if sender:
+        head.append(f"sent_by: {sender}")
     head.append(f"captured_in: {time.monotonic() - t0:.3f}s")
     tmp = out + ".tmp"
     with open(tmp, "w") as f:

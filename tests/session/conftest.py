@@ -17,6 +17,8 @@ SCENARIOS = (
     "fault-gdb",
     "fault-hang",
     "torch-cpu",
+    # A torch pool killed by a SIGSEGV the recorder sent (os.kill): a real native death
+    "torch-killed",
     "redact-home",
     # Real MLX 0.32.4 CUDA crashes recorded on an NVIDIA H200 (benchmarks/gpu_run.sh, 2026-11-28)
     "h200-mlx-shrink",

@@ -86,7 +86,7 @@ def test_stacks_and_artifacts_are_folded_under_a_plain_summary() -> None:
     crashes = _section(_md("fault-gdb"), "Crashes")
     assert "**Verdict:** SIGABRT" in crashes  # the verdict stays in view
     summaries = re.findall(r"<summary>(.*)</summary>", crashes)
-    assert any(s.startswith("Stacks of the first occurrence") for s in summaries)
+    assert any(s.startswith("Stacks of fault-1-") for s in summaries)
     assert any(s.startswith("Artifacts in the session folder") for s in summaries)
     assert all("`" not in s for s in summaries)  # HTML: Markdown would show as written
 

@@ -69,6 +69,11 @@ class Context:
         self.signatures = _signatures(self.crashes.values())
         self.bisect = [e for e in session.events if isinstance(e, ev.BisectResult)]
 
+    def last_ready(self, pool: str) -> ev.PoolReady | None:
+        """What the pool's latest worker loaded (a restart may have loaded something else)."""
+        readies = self.ready.get(pool)
+        return readies[-1] if readies else None
+
     def rel(self, t: float) -> str:
         return f"+{t - self.t0:.3f} s"
 

@@ -13,6 +13,7 @@ from gpumon.fmt import nbytes, plural
 from gpumon.session.markdown.blocks import details, table
 from gpumon.session.markdown.context import Context, Signature
 from gpumon.session.markdown.findings import wilson_text
+from gpumon.state import CrashRecord
 
 STDERR_LINES = 30
 ROWS_MAX = 200  # thread failures and warnings listed; a count of the rest
@@ -150,32 +151,7 @@ def _signature(ctx: Context, n: int, sig: Signature) -> list[str]:
         "",
     ]
     first = sig.records[0]
-    native, python = first.native, first.python
-    report = native or python
-    if report is not None:
-        summary = markdown_summary(
-            ctx.s.portable_report(report),
-            ctx.s.portable_report(python) if native is not None and python is not None else None,
-            elide=True,
-        ).rstrip("\n")
-        verdict, _, rest = summary.partition("\n")
-        out += [verdict, ""]
-        body = rest.strip("\n").splitlines()
-        out += details(
-            f"Stacks of the first occurrence (`{first.crash.crash_id}`, pid {first.crash.pid})",
-            body,
-        )
-    else:
-        out += [f"**Verdict:** {sig.head}; no stacks were captured.", ""]
-    notes = [a.note for a in first.artifacts if a.note]
-    if notes:
-        out += ["Capture notes:", "", *[f"- {sanitize.md_cell(x)}" for x in notes], ""]
-    stderr = first.text("stderr")
-    if stderr.strip():
-        tail = stderr.rstrip("\n").splitlines()[-STDERR_LINES:]
-        out += details(
-            f"Worker stderr (last {plural(len(tail), 'line')})", sanitize.md_code("\n".join(tail))
-        )
+    out += evidence(ctx, first)
     arts = [(r.crash.crash_id, a) for r in sig.records for a in r.artifacts if a.path]
     if arts:
         listing = []
@@ -186,6 +162,37 @@ def _signature(ctx: Context, n: int, sig: Signature) -> list[str]:
                 + (f", {size}" if size else "")
             )
         out += details(f"Artifacts in the session folder ({plural(len(arts), 'file')})", listing)
+    return out
+
+
+def evidence(ctx: Context, rec: CrashRecord) -> list[str]:
+    """One crash's verdict in view; its stacks, capture notes and stderr tail folded."""
+    native, python = rec.native, rec.python
+    report = native or python
+    out: list[str] = []
+    if report is not None:
+        summary = markdown_summary(
+            ctx.s.portable_report(report),
+            ctx.s.portable_report(python) if native is not None and python is not None else None,
+            elide=True,
+        ).rstrip("\n")
+        verdict, _, rest = summary.partition("\n")
+        out += [verdict, ""]
+        out += details(
+            f"Stacks of `{rec.crash.crash_id}` (pid {rec.crash.pid})",
+            rest.strip("\n").splitlines(),
+        )
+    else:
+        out += [f"**Verdict:** {rec.verdict}", ""]
+    notes = [a.note for a in rec.artifacts if a.note]
+    if notes:
+        out += ["Capture notes:", "", *[f"- {sanitize.md_cell(x)}" for x in notes], ""]
+    stderr = rec.text("stderr")
+    if stderr.strip():
+        tail = stderr.rstrip("\n").splitlines()[-STDERR_LINES:]
+        out += details(
+            f"Worker stderr (last {plural(len(tail), 'line')})", sanitize.md_code("\n".join(tail))
+        )
     return out
 
 

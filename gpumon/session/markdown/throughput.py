@@ -28,8 +28,8 @@ def section(ctx: Context) -> list[str]:
         unit = spec.rate_unit(workload)
         if len(groups) > 1:
             out += [f"### {workload} {size} {dtype}", ""]
-        out += _pivot(ctx, cells, unit)
-        out += _chart(ctx, cells, unit, f"{workload} {size} {dtype}")
+        out += pivot(ctx, cells, unit)
+        out += chart(ctx, cells, unit, f"{workload} {size} {dtype}")
     out += _details(ctx)
     out += [_source_note(ctx), ""]
     return out
@@ -64,7 +64,7 @@ def _pivot_cell(c: CellFacts | None, unit: str) -> str:
     return text + (f" · {what} {failed}/{c.runs}" if failed else "")
 
 
-def _pivot(ctx: Context, cells: Sequence[CellFacts], unit: str) -> list[str]:
+def pivot(ctx: Context, cells: Sequence[CellFacts], unit: str) -> list[str]:
     columns = _columns(ctx, cells)
     by = {(ctx.series(c).label, c.threads): c for c in cells}
     threads = sorted({c.threads for c in cells})
@@ -78,7 +78,7 @@ def _pivot(ctx: Context, cells: Sequence[CellFacts], unit: str) -> list[str]:
     ]
 
 
-def _chart(ctx: Context, cells: Sequence[CellFacts], unit: str, what: str) -> list[str]:
+def chart(ctx: Context, cells: Sequence[CellFacts], unit: str, what: str) -> list[str]:
     columns = _columns(ctx, cells)
     threads = sorted({c.threads for c in cells})
     if len(threads) < 2:
