@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
     "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
+    "repro": ("gpumon.commands.repro", "run an exported repro script K times and count"),
+    "compare": ("gpumon.commands.compare", "compare two sessions or sweeps: throughput, crashes"),
     "bisect": ("gpumon.commands.bisect", "find the release where a crash appeared or went away"),
     "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
 }
