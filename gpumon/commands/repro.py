@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stderr if to_json_stdout else sys.stdout
 
     def say(line: str) -> None:
-        print(line, file=out, flush=True)
+        print(sanitize.line(line), file=out, flush=True)  # paths and ids come from files
 
     try:
         folder, not_recorded = _session_folder(script, header.session_id, args.session)

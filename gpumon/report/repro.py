@@ -28,6 +28,7 @@ from gpumon.report.repro_plan import (
     version_tuple,
 )
 from gpumon.session.log import LoadedSession
+from gpumon.session.redact import Redactor
 
 __all__ = ["Repro", "ReproError", "ReproPlan", "render_script", "repro_for"]
 
@@ -47,6 +48,11 @@ WORKLOADS = {
 class Repro:
     plan: ReproPlan
     text: str
+
+    def redacted(self, redactor: Redactor) -> str:
+        """The script with its comment lines redacted: only they hold text from the log (code
+        holds checked values, and a user named `mx` must not break `mx.cpu`)."""
+        return redact_comments(self.text, redactor)
 
     @property
     def note(self) -> str | None:
@@ -174,3 +180,10 @@ def _policy_meaning(p: ReproPlan) -> str:
     if legacy:
         return "one mx.new_stream per thread, made on that thread"
     return "each thread's own default stream, MLX's own behaviour since 0.31.2"
+
+
+def redact_comments(script: str, redactor: Redactor) -> str:
+    return "".join(
+        redactor.text(line) if line.lstrip().startswith("#") else line
+        for line in script.splitlines(True)
+    )
