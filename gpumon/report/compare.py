@@ -15,6 +15,7 @@ judge by, and the verdict says so rather than guess.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from gpumon.stats import fisher_exact, wilson
@@ -98,6 +99,10 @@ class Comparison:
     only_a: list[CellSide]
     only_b: list[CellSide]
     env: list[EnvRow]
+    # Unmatched cells that differ only by policy: each framework version's own default can
+    # differ (mlx 0.31.1: shared; 0.31.2 on: per-thread), so a sweep that named no policy
+    # measured different things; the fix is to sweep both with the same --policy.
+    policy_only: list[tuple[CellSide, CellSide]] = field(default_factory=list)
 
 
 def throughput_verdict(a: CellSide, b: CellSide) -> str:
@@ -188,4 +193,10 @@ def compare(a: Side, b: Side) -> Comparison:
         only_a=only_a,
         only_b=only_b,
         env=env_rows(a.env, b.env),
+        policy_only=[
+            (x, y)
+            for x in only_a
+            for y in only_b
+            if dataclasses.replace(x.key, policy="") == dataclasses.replace(y.key, policy="")
+        ],
     )

@@ -95,6 +95,13 @@ def tables(c: Comparison) -> list[Any]:
             for x in only:
                 t.add_row(s(x.key.label), s(x.pool), escape(_rate(x)), escape(_crashes(x)))
             out.append(t)
+    if c.policy_only:
+        x, y = c.policy_only[0]
+        out.append(
+            f"[yellow]{len(c.policy_only)} cell(s) differ only by policy[/] (A ran "
+            f"{s(x.key.policy)}, B {s(y.key.policy)}): each version's default policy can "
+            "differ; sweep both with the same --policy to compare them."
+        )
     env = Table(title="environment (what each input recorded; — : not recorded)")
     env.add_column("")
     env.add_column("A")
@@ -141,6 +148,7 @@ def to_json(c: Comparison) -> str:
         ],
         "only_a": [cell(x) for x in c.only_a],
         "only_b": [cell(x) for x in c.only_b],
+        "policy_only": [[cell(x), cell(y)] for x, y in c.policy_only],
         "environment": [{"what": r.what, "a": r.a, "b": r.b, "same": r.same} for r in c.env],
     }
     # ASCII-only: names from the inputs cannot carry control characters to a terminal.

@@ -48,7 +48,8 @@ if torch.__version__.split("+")[0] != "$release" and "--any-version" not in sys.
 
 CONFIG = Template(
     """\
-DEVICE, DTYPE, SIZE, SYNC_EVERY = $device, $dtype, $size, $sync_every  # ops per device wait
+DEVICE, DTYPE, SIZE = $device, $dtype, $size
+SYNC_EVERY = $sync_every  # ops between waits for the device
 STEPS = $steps  # (seconds from the start, threads)
 SECONDS = $seconds  # $seconds_why
 ${model_line}target, errors = 0, []  # worker threads wanted now; errors they raised
@@ -259,8 +260,9 @@ time.sleep(max(0.0, start + SECONDS - time.monotonic()))
 target = 0
 for th in threads.values():
     th.join($join)
-errors += [f"{th.name} did not stop within $join s" for th in threads.values() if th.is_alive()]
-if errors:
+    if th.is_alive():
+        errors.append(f"{th.name} did not stop within $join s")
+$settleif errors:
     print(*errors, sep="\\n", file=sys.stderr)
     sys.exit(3)
 print(f"nothing happened in {SECONDS:g} s")
@@ -310,9 +312,8 @@ def _mlx_streams(p: ReproPlan) -> str:
         return _stream_fn("mx.new_stream(DEVICE)", "a stream of its own, made on each thread")
     if p.policy == "shared" and not legacy:
         make = "mx.new_thread_unsafe_stream" if v >= MLX_UNSAFE_STREAM else "mx.new_stream"
-        return (
-            f"SHARED = {make}(DEVICE)  # policy shared: one stream for every thread, made once\n"
-            + _stream_fn("SHARED", "every thread uses the SHARED stream")
+        return f"SHARED = {make}(DEVICE)  # policy shared: made once, used by all\n" + _stream_fn(
+            "SHARED", "every thread uses the SHARED stream"
         )
     if legacy:
         return _stream_fn("DEVICE", "the default stream: before mlx 0.31.2, one for all threads")
@@ -367,5 +368,14 @@ def worker_block(p: ReproPlan) -> str:
     )
 
 
+# join() returns before a thread's C++ thread-locals are destroyed; MLX >= 0.31.2 keeps each
+# thread's random key in one, whose destructor takes the GIL, so exiting at once can abort in
+# interpreter shutdown. That is not the bug a script reproduces; gpumon's worker waits too
+# (worker/__main__.py, let_threads_end). 0.2 s was enough in 20 of 20 exits here; 0.5 s is margin.
+SETTLE = "time.sleep(0.5)  # let the threads' C++ thread-locals go before exit (mlx >= 0.31.2)\n"
+
+
 def main_block(p: ReproPlan) -> str:
-    return MAIN.substitute(prefix=p.backend, join=JOIN_S)
+    return MAIN.substitute(
+        prefix=p.backend, join=JOIN_S, settle=SETTLE if p.backend == "mlx" else ""
+    )
