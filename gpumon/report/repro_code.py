@@ -262,7 +262,7 @@ for th in threads.values():
     th.join($join)
     if th.is_alive():
         errors.append(f"{th.name} did not stop within $join s")
-$settleif errors:
+${settle}if errors:
     print(*errors, sep="\\n", file=sys.stderr)
     sys.exit(3)
 print(f"nothing happened in {SECONDS:g} s")
