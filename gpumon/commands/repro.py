@@ -178,9 +178,12 @@ def _session_folder(
 
     if given:
         try:
-            return resolve_session(given).parent, ""
+            folder = resolve_session(given).parent
         except InputError as e:
             raise _NoSession(f"--session: {e}") from None
+        if session_id_of(folder) is None:
+            raise _NoSession(f"--session: {given} is not a gpumon session log")
+        return folder, ""
     folder = script.resolve().parent
     if not layout.log_path(folder).is_file():
         return None, "the script is not in a session folder (--session LOG records it in one)"

@@ -24,9 +24,12 @@ class InputError(Exception):
 def resolve_session(arg: str) -> Path:
     """The session.jsonl an argument names (a log file or a session folder)."""
     try:
-        return log_file(arg)
+        path = log_file(arg)
     except SessionLogError as e:
         raise InputError(str(e)) from None
+    if not path.is_file():
+        raise InputError(f"{path}: no such session log (give a session.jsonl or its folder)")
+    return path
 
 
 def session_id_of(folder: Path) -> str | None:

@@ -82,7 +82,6 @@ def crash(t: float, pid: int = 7, backend: str = "mlx", pool: str = POOL, **kw: 
     return ev.Crash(**fields)  # type: ignore[arg-type]
 
 
-
 def threads(cfg: PoolConfig, n: int, **kw: object) -> PoolConfig:
     import msgspec
 
