@@ -62,10 +62,9 @@ def test_bundle_manifest_matches_golden(gpumon, tmp_path) -> None:
     r = gpumon("export", SESSIONS / "h200-mlx-shrink", "-f", "bundle", "-o", out)
     assert r.code == 0, r.err
     with zipfile.ZipFile(out) as z:
-        check_golden(
-            "h200-mlx-shrink.MANIFEST.txt", z.read("h200-mlx-shrink/MANIFEST.txt").decode()
-        )
+        manifest = z.read("h200-mlx-shrink/MANIFEST.txt").decode()
         names = z.namelist()
+    check_golden("h200-mlx-shrink.MANIFEST.txt", manifest)
     check_golden("h200-mlx-shrink.bundle-files.txt", "\n".join(names) + "\n")
 
 

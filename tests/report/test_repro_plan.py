@@ -331,9 +331,9 @@ def test_mlx_streams_follow_the_version() -> None:
 
 def test_the_scripts_facts_agree_with_the_workers() -> None:
     assert MLX_PER_THREAD_DEFAULT_STREAMS == mlx_policies.PER_THREAD_DEFAULT_STREAMS
-    assert MLX_UNSAFE_STREAM == version_tuple(mlx_policies.UNSAFE_STREAM_RELEASE)
+    assert version_tuple(mlx_policies.UNSAFE_STREAM_RELEASE) == MLX_UNSAFE_STREAM
     shape = (generate_shape.VOCAB, generate_shape.LAYERS, generate_shape.CONTEXT)
-    assert (repro_code.VOCAB, repro_code.LAYERS, repro_code.CONTEXT) == shape
+    assert shape == (repro_code.VOCAB, repro_code.LAYERS, repro_code.CONTEXT)
     assert (repro_code.MLP_MULT, repro_code.HEAD_DIM) == (
         generate_shape.MLP_MULT,
         generate_shape.HEAD_DIM,

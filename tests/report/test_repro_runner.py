@@ -15,6 +15,7 @@ from gpumon.report.script_header import read_header
 from .conftest import GOLDEN, SESSIONS
 
 pytestmark = pytest.mark.timeout(120)
+PY = sys.executable
 
 
 @pytest.mark.parametrize(
@@ -25,12 +26,19 @@ pytestmark = pytest.mark.timeout(120)
         (None, True, "", "hang", True, "hang"),
         (3, False, "mlx_worker-1: RuntimeError: boom", "raised", True, "exit 3"),
         (0, False, "", "clean", False, "exit 0"),
-        (2, False, "mlx 0.32.4 is not 0.31.1 (--any-version: run anyway)", "wrong-version", False, "exit 2"),
+        (
+            2,
+            False,
+            "mlx 0.32.4 is not 0.31.1 (--any-version: ...)",
+            "wrong-version",
+            False,
+            "exit 2",
+        ),
         (2, False, "usage: python [option]", "error", False, "exit 2"),
         (1, False, "ModuleNotFoundError: No module named 'mlx'", "error", False, "exit 1"),
         (-99, False, "", "signal", True, "signal 99"),
     ],
-)  # fmt: skip
+)
 def test_what_an_end_means(returncode, hung, tail, kind, reproduced, label) -> None:
     r = outcome(1, returncode, 0.5, hung, tail)
     assert (r.kind, r.reproduced, r.label) == (kind, reproduced, label)
@@ -67,13 +75,16 @@ def script(tmp_path, body: str, name: str = "s.py"):
 @pytest.mark.parametrize(
     ("body", "expect", "code"),
     [
-        ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "reproduced 2/2 (SIGSEGV ×2)", 0),
-        ("import sys\nprint('mlx_worker-0: RuntimeError: no stream', file=sys.stderr)\nsys.exit(3)\n",
-         "reproduced 2/2 (exit 3 ×2)", 0),
+        ("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", "2/2 (SIGSEGV ×2)", 0),
+        (
+            "import sys\nprint('RuntimeError: x', file=sys.stderr)\nsys.exit(3)\n",
+            "2/2 (exit 3 ×2)",
+            0,
+        ),
         ("print('fine')\n", "reproduced 0/2;", 1),
         ("raise ImportError('no module named mlx')\n", "2 run(s) failed before they could show", 1),
     ],
-)  # fmt: skip
+)
 def test_real_runs_are_counted_by_how_they_ended(tmp_path, gpumon, body, expect, code) -> None:
     r = gpumon("repro", script(tmp_path, body), "--runs", 2, "--python", sys.executable)
     assert r.code == code, r.out + r.err
@@ -81,13 +92,16 @@ def test_real_runs_are_counted_by_how_they_ended(tmp_path, gpumon, body, expect,
 
 
 def test_a_hang_is_killed_and_counted(tmp_path, gpumon) -> None:
-    body = "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\ntime.sleep(60)\n"
-    r = gpumon(
-        "repro", script(tmp_path, body), "--runs", 1, "--python", sys.executable, "--timeout", 1
-    )
+    body = """\
+        import subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        time.sleep(60)
+    """
+    path = script(tmp_path, body)
+    r = gpumon("repro", path, "--runs", 1, "--python", PY, "--timeout", 1)
     assert r.code == 0, r.out + r.err
     assert "hang: still running after 1 s, killed (counted as reproduced by a hang)" in r.out
-    assert "reproduced 1/1 (hang ×1)" in r.out  # fmt: skip
+    assert "reproduced 1/1 (hang ×1)" in r.out
 
 
 def test_a_script_in_another_sessions_folder_is_not_recorded_there(tmp_path, gpumon) -> None:
@@ -113,12 +127,12 @@ def test_a_script_in_another_sessions_folder_is_not_recorded_there(tmp_path, gpu
         (["{tmp}/missing.py"], "cannot read it: No such file or directory"),
         (["{tmp}"], "is a folder, not a script"),
         (["{tmp}/plain.py"], "has no '# requires: FRAMEWORK==VERSION (DEVICE)' line"),
-        (["{tmp}/plain.py", "--python", "/no/such/python"], "--python /no/such/python: no such file"),
+        (["{tmp}/plain.py", "--python", "/no/such/py"], "--python /no/such/py: no such file"),
         (["{tmp}/plain.py", "--python", "{tmp}"], "a folder without bin/python"),
-        (["{tmp}/plain.py", "--python", sys.executable, "--session", "{tmp}/nowhere"], "--session:"),
-        (["{tmp}/plain.py", "--python", sys.executable, "--json", "{tmp}/no/dir/r.json"], "cannot write"),
+        (["{tmp}/plain.py", "--python", PY, "--session", "{tmp}/nowhere"], "--session:"),
+        (["{tmp}/plain.py", "--python", PY, "--json", "{tmp}/no/dir/r.json"], "cannot write"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_and_exit_1(tmp_path, gpumon, args, needle) -> None:
     (tmp_path / "plain.py").write_text("print('hi')\n")
     r = gpumon("repro", *[a.replace("{tmp}", str(tmp_path)) for a in args], "--runs", 1)
