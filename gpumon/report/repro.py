@@ -104,7 +104,9 @@ def _seconds_why(p: ReproPlan) -> str:
         return f"then stop, as gpumon stopped the pool; it died while stopping ({c.how})"
     if c.during == "starting":
         return "the pool died before it was ready; this is plenty"
-    return f"then stop: the pool died after {c.after_s:.2f} s; 2x that, and 5 s more at least"
+    return (
+        f"then stop (it died after {c.after_s:.2f} s: this allows 2x that, and 5 s more at least)"
+    )
 
 
 def _header(p: ReproPlan, name: str) -> str:
