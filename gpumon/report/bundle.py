@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from gpumon import events as ev
-from gpumon import layout
+from gpumon import layout, sanitize
 from gpumon.fmt import nbytes, plural
 from gpumon.report.decimate import Decimation, decimate
 from gpumon.session.log import LoadedSession
@@ -239,7 +239,8 @@ def manifest_text(b: Bundle) -> str:
         "Files (paths are relative to this folder):",
         f"  {MANIFEST.ljust(width)}  this list",
     ]
-    lines += [f"  {m.name.ljust(width)}  {m.what}" for m in b.members]
+    # File names come from the folder: shown inert, like any text gpumon did not write.
+    lines += [f"  {sanitize.line(m.name).ljust(width)}  {m.what}" for m in b.members]
     lines += [f"Note: {n}" for n in b.notes]
     d = b.decimation
     if d is not None:
@@ -255,8 +256,8 @@ def manifest_text(b: Bundle) -> str:
         ]
     for m in b.cut:
         lines.append(
-            f"Cut to fit: {m.name} keeps {len(m.data)} of {m.full_size} bytes (its start and "
-            "end, with a marker where the middle was)."
+            f"Cut to fit: {sanitize.line(m.name)} keeps {len(m.data)} of {m.full_size} bytes "
+            "(its start and end, with a marker where the middle was)."
         )
     if b.over_budget is not None:
         lines.append(
@@ -280,7 +281,10 @@ def summary(b: Bundle) -> list[str]:
             f"{d.samples_before} -> {d.samples_after} sample lines (see MANIFEST.txt)"
         )
     for m in b.cut:
-        out.append(f"to fit, {m.name} was cut to {len(m.data)} of {m.full_size} bytes (marked)")
+        out.append(
+            f"to fit, {sanitize.line(m.name)} was cut to {len(m.data)} of {m.full_size} "
+            "bytes (marked)"
+        )
     if b.over_budget is not None:
         out.append(f"warning: still over the {nbytes(b.over_budget)} budget; nothing was dropped")
     return out + [n.rstrip(".") for n in b.notes]

@@ -226,3 +226,31 @@ def session_copy(tmp_path):
         return dest
 
     return copy
+
+
+def test_a_bundle_can_go_to_a_pipe(tmp_path) -> None:
+    import io
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpumon",
+            "export",
+            SESSIONS / "torch-cpu",
+            "-f",
+            "bundle",
+            "-o",
+            "-",
+        ],
+        capture_output=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert zipfile.is_zipfile(io.BytesIO(out.stdout))
+    assert b"wrote stdout:" in out.stderr
