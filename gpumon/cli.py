@@ -7,7 +7,6 @@ instead of a traceback (exit 70; GPUMON_DEBUG=1 shows the traceback).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import os
@@ -15,37 +14,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from gpumon import __version__
-from gpumon.commands import SUBCOMMANDS
+from gpumon.commands.parser import Parser, UsageError, build_parser
 from gpumon.exit_codes import ExitCode
 from gpumon.spec import SpecError
 
-
-class UsageError(Exception):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit 2, not a usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def build_parser() -> Parser:
-    parser = Parser(
-        prog="gpumon",
-        description="Run isolated MLX / PyTorch worker pools, watch them live, and keep the "
-        "native stacks when a worker dies.",
-        epilog="With no subcommand, gpumon opens the live monitor (same options as `gpumon live`).",
-    )
-    parser.add_argument("--version", action="version", version=f"gpumon {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module).configure(sp)
-        sp.set_defaults(_module=module)
-    return parser
+__all__ = ["Parser", "UsageError", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,17 @@ class Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
     t: float = msgspec.field(default_factory=time.time)
 
 
+class GpuDevice(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One NVIDIA GPU as NVML describes it at session start."""
+
+    index: int
+    name: str
+    uuid: str = ""
+    mem_total: int | None = None  # bytes
+    power_limit_w: float | None = None  # watts, the enforced limit
+    source: str = "NVML"
+
+
 class HostInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     hostname: str
     user: str
@@ -42,6 +53,11 @@ class HostInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     # Installed framework versions as seen from package metadata (the monitor never imports
     # them); the versions a pool actually loaded arrive in PoolReady.
     frameworks: dict[str, str] = msgspec.field(default_factory=dict)
+    # NVIDIA facts from NVML (nvidia-ml-py, `gpumon[nvidia]`); empty where there is none.
+    driver_version: str = ""  # "550.54.15"
+    cuda_driver_version: str = ""  # the newest CUDA the driver supports: "12.4"
+    gpu_devices: list[GpuDevice] = msgspec.field(default_factory=list)
+    nvml: str = ""  # why NVML gave nothing ("nvidia-ml-py is not installed"); "" when it did
 
 
 class SessionStart(Event, tag="session_start", kw_only=True, omit_defaults=False):
@@ -149,6 +165,9 @@ class Sample(Event, tag="sample", kw_only=True):
     mem_source: str = ""  # "mlx.core.get_active_memory()" ...
     cpu_percent: float | None = None  # of one core, psutil, whole worker process
     rss: int | None = None  # bytes, psutil
+    # Driver-side GPU memory of the worker process (NVML, by pid; all GPUs), read by the
+    # monitor about once a second: what nvidia-smi shows, beside the framework's own figure.
+    gpu_mem: int | None = None
 
     @property
     def total_ops(self) -> int:
@@ -296,12 +315,42 @@ class BisectResult(Event, tag="bisect_result", kw_only=True):
     miss_at_low: float | None = None
 
 
+class ScenarioStarted(Event, tag="scenario_started", kw_only=True):
+    """A scripted demo began (gpumon demo / run / live --scenario)."""
+
+    name: str
+    title: str
+    source: str  # the file, or "built-in NAME"
+    steps: int
+    # True when a pinned framework version could not be had and the synthetic pools ran
+    # instead; `note` says why.
+    fallback: bool = False
+    note: str = ""
+
+
+class ScenarioStep(Event, tag="scenario_step", kw_only=True):
+    """A step of the scenario was carried out: its caption and what it waited for."""
+
+    index: int  # 1-based
+    total: int
+    caption: str = ""
+    waited: str = ""  # "a crash of old after 0.21 s", "no crash within 30 s", "the presenter"
+    pool: str = ""
+
+
+class ScenarioEnded(Event, tag="scenario_ended", kw_only=True):
+    reason: str = "finished"  # finished | stopped
+
+
 class GpuSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     mem_used: int | None = None
     mem_total: int | None = None
     util_percent: float | None = None
     source: str = ""
+    index: int | None = None
+    power_w: float | None = None  # watts, NVML's power usage
+    temperature_c: float | None = None  # GPU core, degrees Celsius
 
 
 class HostSample(Event, tag="host_sample", kw_only=True):
@@ -335,6 +384,9 @@ AnyEvent = Union[  # noqa: UP007 - msgspec needs a real Union of tagged Structs
     HostSample,
     BisectStep,
     BisectResult,
+    ScenarioStarted,
+    ScenarioStep,
+    ScenarioEnded,
 ]
 
 _encoder = msgspec.json.Encoder()

@@ -1,7 +1,8 @@
 """Facts about this machine, gathered without importing any framework.
 
-Framework versions come from package metadata; GPUs from NVML (nvidia-ml-py, if installed) or
-`nvidia-smi`, and on macOS from sysctl. The monitor process must never import torch or mlx, so
+Framework versions come from package metadata; GPUs, the NVIDIA driver and CUDA driver versions
+from NVML (gpumon.nvml; nvidia-ml-py, `gpumon[nvidia]`), else GPU names from `nvidia-smi`, and on
+macOS from sysctl. The monitor process must never import torch or mlx, so
 "which device would a pool pick" is asked of a worker (see doctor.py), not answered here.
 """
 
@@ -17,11 +18,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from gpumon import events as ev
+from gpumon import nvml
 
 FRAMEWORK_DISTS = (
     "mlx",
@@ -76,19 +77,14 @@ def chip() -> str:
     return platform.processor() or platform.machine()
 
 
-def _nvml() -> Any:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return pynvml
-    except Exception:  # not installed, no driver, no permission: all mean "no NVML"
-        return None
-
-
-def gpu_names() -> list[str]:
+def gpu_names(devices: list[ev.GpuDevice] | None = None) -> list[str]:
     if sys.platform == "darwin":
         return [f"{chip()} GPU (Metal)"] if platform.machine() == "arm64" else []
+    if devices:
+        return [
+            d.name + (f", {d.mem_total >> 20} MiB" if d.mem_total is not None else "")
+            for d in devices
+        ]
     if shutil.which("nvidia-smi"):
         out = _run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"])
         return [line.strip() for line in out.splitlines() if line.strip()]
@@ -100,6 +96,7 @@ def host_info() -> ev.HostInfo:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid()) if hasattr(os, "getuid") else "?"
+    nv = nvml.host_facts()
     return ev.HostInfo(
         hostname=socket.gethostname(),
         user=user,
@@ -111,47 +108,25 @@ def host_info() -> ev.HostInfo:
         cpu_count=os.cpu_count() or 0,
         mem_total=psutil.virtual_memory().total,
         python=sys.version.split()[0],
-        gpus=gpu_names(),
+        gpus=gpu_names(nv.get("gpu_devices")),
         frameworks=framework_versions(),
+        **nv,
     )
 
 
 class HostSampler:
-    """System CPU/memory, the monitor's own cost, and NVIDIA GPU memory/utilisation."""
+    """System CPU/memory, the monitor's own cost, and NVIDIA GPU utilisation, memory, power
+    and temperature (NVML, where there is one)."""
 
     def __init__(self) -> None:
         self.me = psutil.Process()
         self.me.cpu_percent(None)
         psutil.cpu_percent(None)
-        self.nvml: Any = _nvml() if sys.platform != "darwin" else None
-        self.handles: list[object] = []
-        if self.nvml is not None:
-            nv = self.nvml
-            with contextlib.suppress(Exception):
-                self.handles = [
-                    nv.nvmlDeviceGetHandleByIndex(i) for i in range(nv.nvmlDeviceGetCount())
-                ]
+        self.nvml, _ = nvml.open_nvml()
 
     def sample(self) -> ev.HostSample:
         vm = psutil.virtual_memory()
-        gpus = []
-        nv = self.nvml
-        for h in self.handles:
-            try:
-                mem = nv.nvmlDeviceGetMemoryInfo(h)
-                util = nv.nvmlDeviceGetUtilizationRates(h)
-                name = nv.nvmlDeviceGetName(h)
-                gpus.append(
-                    ev.GpuSample(
-                        name=str(name),
-                        mem_used=int(mem.used),
-                        mem_total=int(mem.total),
-                        util_percent=float(util.gpu),
-                        source="NVML",
-                    )
-                )
-            except Exception:  # a GPU that stops answering is left out of this sample only
-                continue
+        gpus = self.nvml.sample() if self.nvml is not None else []
         with self.me.oneshot():
             cpu, rss = self.me.cpu_percent(None), self.me.memory_info().rss
         return ev.HostSample(

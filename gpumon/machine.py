@@ -87,5 +87,13 @@ def findings(specs: list[str]) -> dict[str, Any]:
         "python_executable": sys.executable,
         "backends": probe_backends(specs),
         "crash_capture": crash_capture(),
+        "envs": env_facts(),
         "session_dir": str(default_session_dir()),
     }
+
+
+def env_facts() -> dict[str, Any]:
+    """Where framework environments are cached and what builds them (gpumon.envs.doctor)."""
+    from gpumon.envs.doctor import facts
+
+    return facts().as_dict()

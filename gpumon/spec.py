@@ -338,3 +338,8 @@ def parse_thread_list(text: str) -> list[int]:
     for n in out:
         validate_threads(n)
     return out
+
+
+def rate_unit(workload: str) -> str:
+    """What one op of a workload is, as a rate: a decoding step makes one token."""
+    return "tokens/s" if workload == "generate" else "ops/s"

@@ -131,6 +131,15 @@ class PoolView:
         )
 
 
+@dataclass
+class ScenarioView:
+    """A scripted demo in this session: its title and the step it has reached."""
+
+    started: ev.ScenarioStarted
+    step: ev.ScenarioStep | None = None
+    ended: ev.ScenarioEnded | None = None
+
+
 class SessionState:
     def __init__(self) -> None:
         self.start: ev.SessionStart | None = None
@@ -139,6 +148,7 @@ class SessionState:
         self.crashes: dict[str, CrashRecord] = {}
         self.stalls: dict[str, StallRecord] = {}
         self.recording_stopped: ev.RecordingStopped | None = None
+        self.scenario: ScenarioView | None = None
         self.log: deque[ev.Event] = deque(maxlen=LOG_LENGTH)
         self.host: ev.HostSample | None = None
         self.first_t: float | None = None
@@ -210,6 +220,12 @@ class SessionState:
             p.stalled = False
         elif isinstance(e, ev.RecordingStopped):
             self.recording_stopped = e
+        elif isinstance(e, ev.ScenarioStarted):
+            self.scenario = ScenarioView(e)
+        elif isinstance(e, ev.ScenarioStep) and self.scenario is not None:
+            self.scenario.step = e
+        elif isinstance(e, ev.ScenarioEnded) and self.scenario is not None:
+            self.scenario.ended = e
         elif isinstance(e, ev.PoolRestart):
             p = self.pool(e.pool)
             p.state, p.restart_at = "restarting", e.t + e.delay

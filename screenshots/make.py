@@ -32,6 +32,8 @@ from gpumon.tui.screens.crash import CrashScreen  # noqa: E402
 DEMO_LOG = ROOT / "tests" / "fixtures" / "tui" / "demo" / "session.jsonl"
 # A real MLX abort on an NVIDIA H200, recorded by the session-log work (see its record.py).
 H200_LOG = ROOT / "tests" / "fixtures" / "sessions" / "h200-mlx-shrink" / "session.jsonl"
+# `gpumon run mlx-threads` on a 2-core CPU box: MLX 0.31.1 dies at 2 threads (gdb's stacks).
+MLX_DEMO_LOG = ROOT / "tests" / "fixtures" / "tui" / "mlx-demo" / "session.jsonl"
 
 
 async def wait_for(pred: Callable[[], object], timeout: float, what: str) -> None:
@@ -107,6 +109,8 @@ async def main(only: str) -> None:
         pinned("small-80x24", 18.0, (80, 24), only),
         pinned("help", 9.5, (120, 36), only, ("question_mark",)),
         pinned("replay-h200-mlx-crash", 11.6, (120, 36), only, ("x",), H200_LOG),
+        pinned("demo-mlx-0311-crash", 10.18, (160, 48), only, ("x",), MLX_DEMO_LOG),
+        pinned("demo-mlx-threads", 10.18, (160, 48), only, (), MLX_DEMO_LOG),
     ]
     for step in steps:
         await step

@@ -11,13 +11,17 @@ from __future__ import annotations
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "live": ("gpumon.commands.live", "open the interactive monitor (the default)"),
     "sweep": ("gpumon.commands.sweep", "headless thread-count ramp with a scaling and crash table"),
+    "pipe": ("gpumon.commands.pipe", "live figures as JSON Lines on stdout (one line per pool)"),
     "doctor": ("gpumon.commands.doctor", "what this machine can run and how crashes are captured"),
     "crash": ("gpumon.commands.crash", "summarise a crash report (.ips, .crash, faulthandler)"),
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
-    "export": ("gpumon.commands.export", "export a session log as csv, json or md"),
+    "export": ("gpumon.commands.export", "export a session log: md, csv, json, repro, bundle"),
     "repro": ("gpumon.commands.repro", "run an exported repro script K times and count"),
     "compare": ("gpumon.commands.compare", "compare two sessions or sweeps: throughput, crashes"),
+    "run": ("gpumon.commands.run", "play a scenario headless and record it (sweep's exit status)"),
+    "demo": ("gpumon.commands.demo", "show a threading bug live, from a built-in scenario"),
     "bisect": ("gpumon.commands.bisect", "find the release where a crash appeared or went away"),
     "envs": ("gpumon.commands.envs", "list or remove the cached framework environments"),
+    "completion": ("gpumon.commands.completion", "print a bash or zsh completion script"),
 }

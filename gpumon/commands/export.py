@@ -1,7 +1,9 @@
 """`gpumon export LOG --format csv|json|md|repro|bundle [--redact] [-o PATH]`.
 
-LOG is a session.jsonl or a session folder. Output goes to stdout unless -o names a file (all
-three formats: one rule is easier to remember than three, and `> file` works everywhere).
+LOG is a session.jsonl, a session folder, `latest`, or the start of a session id (or folder name)
+under the sessions dir (gpumon.session.sessions.resolve_log). Output goes to stdout unless -o
+names a file (all three formats: one rule is easier to remember than three, and `> file` works
+everywhere).
 Exit 0 when the export was written — also for a log that lost a torn last line or garbage
 lines, whose warnings go to stderr (and into the md/json export), because a log cut short by a
 killed monitor is exactly the one worth exporting; `--strict` makes those warnings fatal.
@@ -22,6 +24,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from gpumon import sanitize
+from gpumon.commands.options import add_session_dir_argument
 from gpumon.exit_codes import ExitCode
 from gpumon.report import REPORT_FORMATS
 from gpumon.session.export import FORMATS
@@ -32,7 +35,11 @@ if TYPE_CHECKING:  # the parser imports this module: the work is imported in run
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("log", metavar="LOG", help="a session.jsonl, or a session folder")
+    p.add_argument(
+        "log",
+        metavar="LOG",
+        help="a session.jsonl or session folder, `latest`, or the start of a session id",
+    )
     p.add_argument(
         "--format",
         "-f",
@@ -73,6 +80,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail (exit 1) if the log had unreadable lines instead of warning",
     )
+    add_session_dir_argument(p)
 
 
 def _mebibytes(text: str) -> float:
@@ -94,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
     from gpumon.session.export import render
     from gpumon.session.log import SessionLogError, load
     from gpumon.session.redact import Redactor
+    from gpumon.session.sessions import resolve_log
 
     try:
-        session = load(args.log)
+        session = load(resolve_log(args.log, args.session_dir))
     except SessionLogError as e:
         return _fail(str(e))
     redactor = Redactor.for_host(session.start.host) if args.redact else None

@@ -8,15 +8,26 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpumon import layout
 from gpumon.commands.options import (
+    MetricsUnavailable,
+    add_metrics_options,
     add_pool_options,
+    add_restart_options,
     add_session_dir_argument,
     pools_from_args,
-    seconds_type,
+    start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode
+from gpumon.spec import SpecError
+
+if TYPE_CHECKING:
+    from gpumon.metrics import Exporter
+    from gpumon.spec import PoolConfig
+    from gpumon.tui.source import ScenarioRun
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -30,28 +41,49 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not write a session log (crash artifacts go to a temporary folder)",
     )
-    g.add_argument(
-        "--restart",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="restart a crashed pool automatically, with backoff (default: on)",
-    )
+    add_restart_options(g)
     g.add_argument(
         "--follow-crashes",
         action="store_true",
         help="open the crash screen by itself on the first crash",
     )
+    add_metrics_options(g)
+    add_monitor_options(g)
+
+
+def add_monitor_options(g: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """What `live` shares with `demo`: a scenario to play, a kiosk mode."""
     g.add_argument(
-        "--stall-after",
-        type=seconds_type("--stall-after"),
+        "--scenario",
+        metavar="FILE|NAME",
         default=None,
-        metavar="SECONDS",
-        help="report a worker as stalled after this long without a message (default 3)",
+        help="play a scenario (a TOML file, or a built-in: see gpumon demo --list); its "
+        "pools replace --pool",
+    )
+    g.add_argument(
+        "--readonly",
+        action="store_true",
+        help="no pool keys: the pools run as started or scripted (a kiosk, a talk)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
+    scenario = None
+    if getattr(args, "scenario", None):
+        if args.pool:
+            raise SpecError("a scenario names its own pools: leave out --pool")
+        from gpumon.scenario.choose import pick
+        from gpumon.scenario.model import load
+        from gpumon.tui.source import ScenarioRun
+
+        sc, source = load(args.scenario)  # ScenarioError: one line, exit 2
+        pools, fallback, note = pick(sc)
+        if note:
+            print(f"gpumon: {note}", file=sys.stderr)
+        scenario = ScenarioRun(sc, source, fallback, note)
+        args.restart = sc.restart
+    else:
+        pools = pools_from_args(args, DEFAULT_POOLS)  # SpecError: cli prints one line, exit 2
     if not sys.stdout.isatty():
         print(
             "gpumon: the live monitor needs a terminal; for a headless run use `gpumon sweep`",
@@ -64,6 +96,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"gpumon: {why}", file=sys.stderr)
             return ExitCode.ERROR
 
+    try:
+        exporter = start_metrics(args, "live")
+    except MetricsUnavailable as e:
+        print(e, file=sys.stderr)
+        return ExitCode.ERROR
+    try:
+        return _run_app(args, pools, exporter, scenario)
+    finally:
+        stop_metrics(exporter, args)
+
+
+def _run_app(
+    args: argparse.Namespace,
+    pools: list[PoolConfig],
+    exporter: Exporter | None,
+    scenario: ScenarioRun | None,
+) -> int:
     from gpumon.tui.app import live_app
 
     app = live_app(
@@ -74,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         stall_after=args.stall_after,
         follow_crashes=args.follow_crashes,
         argv=sys.argv,
+        scenario=scenario,
+        readonly=getattr(args, "readonly", False),
+        listeners=[exporter.listener] if exporter is not None else (),
     )
     code = app.run()
     log = app.source.log_path

@@ -2,13 +2,14 @@
 
 Every value goes through gpumon.spec's validators, so a global `--threads 0` and a pool key
 `threads=0` are refused with the same sentence. argparse turns an ArgumentTypeError into one
-usage line (gpumon.cli.Parser), exit 2.
+usage line (gpumon.commands.parser.Parser), exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from gpumon import layout
 from gpumon.spec import (
@@ -26,6 +27,9 @@ from gpumon.spec import (
     parse_seconds,
     unique_names,
 )
+
+if TYPE_CHECKING:
+    from gpumon.metrics import Exporter
 
 
 def _argtype(parse: Callable[[str], object], name: str) -> Callable[[str], object]:
@@ -187,3 +191,83 @@ def pools_from_args(args: argparse.Namespace, default_pools: Sequence[str]) -> l
     )
     specs = args.pool or list(default_pools)
     return unique_names([parse_pool(s, defaults) for s in specs])
+
+
+def add_metrics_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--metrics-port PORT` / `--metrics-addr ADDR`: a Prometheus endpoint (gpumon.metrics)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=count_type("--metrics-port", 0, 65535),
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port while running (0: any free port, printed); "
+        "needs gpumon[metrics]",
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the metrics endpoint binds to (default 127.0.0.1; 0.0.0.0 for a "
+        "Prometheus on another machine)",
+    )
+    parser.add_argument(
+        "--metrics-linger",
+        type=seconds_type("--metrics-linger", allow_zero=True),
+        default=0.0,
+        metavar="S",
+        help="keep serving the final figures this long after the run ends, so the last "
+        "scrape of a nightly job sees its last cell (default 0)",
+    )
+
+
+def add_restart_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--restart/--no-restart` and `--stall-after`, for the commands that keep pools running."""
+    parser.add_argument(
+        "--restart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="restart a crashed pool automatically, with backoff (default: on)",
+    )
+    parser.add_argument(
+        "--stall-after",
+        type=seconds_type("--stall-after"),
+        default=None,
+        metavar="SECONDS",
+        help="report a worker as stalled after this long without a message (default 3)",
+    )
+
+
+def start_metrics(args: argparse.Namespace, command: str, interval: float = 1.0) -> Exporter | None:
+    """The running exporter (a gpumon.metrics.Exporter) for `--metrics-port`, or None without
+    the option; raises MetricsUnavailable (one line to print, exit 1) when it cannot be served
+    — before any pool starts, so a taken port costs nothing."""
+    if getattr(args, "metrics_port", None) is None:
+        return None
+    from gpumon.metrics import Exporter, MetricsError
+
+    try:
+        exporter = Exporter(args.metrics_port, args.metrics_addr, interval).start()
+    except MetricsError as e:
+        raise MetricsUnavailable(f"gpumon {command}: {e}") from None
+    import sys
+
+    print(f"gpumon {command}: metrics at {exporter.url}", file=sys.stderr, flush=True)
+    return exporter
+
+
+def stop_metrics(exporter: Exporter | None, args: argparse.Namespace) -> None:
+    """Stop the endpoint, after `--metrics-linger` seconds of serving the final figures."""
+    if exporter is None:
+        return
+    try:
+        linger = getattr(args, "metrics_linger", 0.0) or 0.0
+        if linger > 0:
+            import time
+
+            time.sleep(linger)
+    finally:
+        exporter.stop()
+
+
+class MetricsUnavailable(Exception):
+    """--metrics-port was given and cannot be served; str() is the one line to print."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gpumon.commands.options import add_session_dir_argument
+
 
 def speed(text: str) -> float:
     try:
@@ -22,7 +24,9 @@ def speed(text: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "log", metavar="LOG", help="a session.jsonl, or a session folder that contains one"
+        "log",
+        metavar="LOG",
+        help="a session.jsonl or session folder, `latest`, or the start of a session id",
     )
     parser.add_argument(
         "--speed",
@@ -39,13 +43,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="open the crash screen by itself on the first crash",
     )
+    add_session_dir_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpumon.session.log import SessionLogError, load, log_file
+    from gpumon.session.log import SessionLogError, load
+    from gpumon.session.sessions import resolve_log
 
     try:
-        path = log_file(args.log)
+        path = resolve_log(args.log, args.session_dir)
         session = load(path)
     except SessionLogError as e:
         print(f"gpumon: {e}", file=sys.stderr)

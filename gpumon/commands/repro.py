@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gpumon.commands.options import count_type, seconds_type
+from gpumon.commands.options import add_session_dir_argument, count_type, seconds_type
 from gpumon.exit_codes import ExitCode
 
 DEFAULT_RUNS = 5
@@ -43,9 +43,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--session",
         metavar="LOG",
-        help="record the count in this session (a session.jsonl or folder); by default it is "
-        "recorded when the script lies in its session's folder",
+        help="record the count in this session (a session.jsonl or folder, `latest`, or an id "
+        "prefix); by default it is recorded when the script lies in its session's folder",
     )
+    add_session_dir_argument(p)
     p.add_argument(
         "--timeout",
         type=seconds_type("--timeout"),
@@ -88,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
         print(sanitize.line(line), file=out, flush=True)  # paths and ids come from files
 
     try:
-        folder, not_recorded = _session_folder(script, header.session_id, args.session)
+        folder, not_recorded = _session_folder(
+            script, header.session_id, args.session, args.session_dir
+        )
         python = repro_python.choose(header, args.python, lambda s: say(f"gpumon repro: {s}"))
     except (repro_python.ReproPythonError, _NoSession) as e:
         return _fail(str(e))
@@ -169,7 +172,7 @@ class _NoSession(Exception):
 
 
 def _session_folder(
-    script: Path, header_id: str | None, given: str | None
+    script: Path, header_id: str | None, given: str | None, session_dir: str | None
 ) -> tuple[Path | None, str]:
     """Where the count is recorded: --session's folder, else the script's own folder when it
     is the session the script came from; else None and why not."""
@@ -178,7 +181,7 @@ def _session_folder(
 
     if given:
         try:
-            folder = resolve_session(given).parent
+            folder = resolve_session(given, session_dir).parent
         except InputError as e:
             raise _NoSession(f"--session: {e}") from None
         if session_id_of(folder) is None:

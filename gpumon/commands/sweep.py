@@ -15,19 +15,27 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from gpumon import events as ev
 from gpumon.commands.options import (
+    MetricsUnavailable,
+    add_metrics_options,
     add_pool_options,
     add_session_dir_argument,
     count_type,
     pools_from_args,
     seconds_type,
+    start_metrics,
+    stop_metrics,
 )
 from gpumon.exit_codes import ExitCode, worst
 from gpumon.spec import POLICIES, PoolConfig, SpecError, parse_thread_list
+
+if TYPE_CHECKING:
+    from gpumon.metrics import Exporter
 
 DEFAULT_POOLS = ("mlx", "torch")
 
@@ -71,6 +79,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     add_session_dir_argument(g)
     g.add_argument("--no-record", action="store_true", help="do not write a session log")
+    add_metrics_options(g)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,11 +98,23 @@ def run(args: argparse.Namespace) -> int:
         if why is not None:
             print(f"gpumon sweep: {why}", file=sys.stderr)
             return ExitCode.ERROR
-    return asyncio.run(_sweep(args, pools, ramp, policies))
+    try:
+        exporter = start_metrics(args, "sweep")
+    except MetricsUnavailable as e:
+        print(e, file=sys.stderr)
+        return ExitCode.ERROR
+    try:
+        return asyncio.run(_sweep(args, pools, ramp, policies, exporter))
+    finally:
+        stop_metrics(exporter, args)
 
 
 async def _sweep(
-    args: argparse.Namespace, pools: list[PoolConfig], ramp: list[int], policies: list[str]
+    args: argparse.Namespace,
+    pools: list[PoolConfig],
+    ramp: list[int],
+    policies: list[str],
+    exporter: Exporter | None = None,
 ) -> int:
     from rich.console import Console
     from rich.markup import escape
@@ -106,6 +127,9 @@ async def _sweep(
     console = Console(stderr=True)
     recorded: list[ev.Event] = []
     watcher = CellWatcher()
+    listeners: list[Callable[[ev.Event], None]] = [recorded.append, watcher]
+    if exporter is not None:
+        listeners.append(exporter.listener)
     cells = [
         (pool, pol, n, rep)
         for pool in pools
@@ -127,7 +151,7 @@ async def _sweep(
         argv=["gpumon", *sys.argv[1:]],
         record=not args.no_record,
         session_dir=Path(args.session_dir) if args.session_dir else None,
-        listeners=[recorded.append, watcher],
+        listeners=listeners,
         end_reason="sweep finished",
     ) as session:
         with progress:
@@ -212,7 +236,8 @@ def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object
     t = Table(
         title=f"gpumon sweep — {seconds:g} s per cell, {repeat} run(s) each",
         caption=escape(
-            "ops/s: median over runs [min–max]; latency: per op, from the worker's timer; "
+            "ops/s: median over runs [min–max] (generate: one op = one decoded token); "
+            "latency: per op, from the worker's timer; "
             "memory: framework allocator peak (else process RSS, psutil); crashes: deaths "
             "while measuring / runs (after stop: deaths while stopping); hangs: runs where "
             "the worker stopped answering"
@@ -240,7 +265,13 @@ def render_table(cells: Sequence[object], seconds: float, repeat: int) -> object
         ops = rate(c.ops_per_s)
         if c.ops_per_s_min is not None and c.ops_per_s_max is not None and c.runs > 1:
             ops += escape(f" [{rate(c.ops_per_s_min)}–{rate(c.ops_per_s_max)}]")
-        flops = "synthetic" if c.synthetic else fmt.si(c.flop_per_s, "FLOP/s")
+        flops = (
+            "synthetic"
+            if c.synthetic
+            else "—"
+            if c.flop_per_s is None
+            else fmt.si(c.flop_per_s, "FLOP/s")
+        )
         head = c.headline_mem
         mem_txt = (
             fmt.nbytes(head[1])

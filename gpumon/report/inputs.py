@@ -1,9 +1,9 @@
 """What a command line names as a session or a sweep, resolved to a file in one place.
 
 `resolve_session` is the one function every report command calls to turn an argument into a
-session log; today it takes a session.jsonl or a session folder, and it is where resolving
-`latest` or an id prefix (gpumon/session/sessions.py) will plug in. `read_input` tells a
-session log from a `gpumon sweep --json` file by content, not by name.
+session log: a session.jsonl or folder, `latest`, or the start of a session id, through
+gpumon.session.sessions.resolve_log like `export` and `replay`. `read_input` tells a session
+log from a `gpumon sweep --json` file by content, not by name.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from gpumon import layout
-from gpumon.session.log import LoadedSession, SessionLogError, load, log_file
+from gpumon.session.log import LoadedSession, SessionLogError, load
 
 
 class InputError(Exception):
     """An argument that names nothing readable; str() is one sentence."""
 
 
-def resolve_session(arg: str) -> Path:
-    """The session.jsonl an argument names (a log file or a session folder)."""
+def resolve_session(arg: str, session_dir: str | None = None) -> Path:
+    """The session.jsonl an argument names (a log, a folder, `latest`, an id prefix)."""
+    from gpumon.session.sessions import resolve_log
+
     try:
-        path = log_file(arg)
+        path = resolve_log(arg, session_dir)
     except SessionLogError as e:
         raise InputError(str(e)) from None
     if not path.is_file():
@@ -54,8 +56,8 @@ class SweepFile:
 Input = LoadedSession | SweepFile
 
 
-def read_input(arg: str) -> Input:
-    """A session (log or folder) or a `gpumon sweep --json` file (schema 2)."""
+def read_input(arg: str, session_dir: str | None = None) -> Input:
+    """A session (as resolve_session reads it) or a `gpumon sweep --json` file (schema 2)."""
     p = Path(arg)
     if p.is_file():
         try:
@@ -66,7 +68,7 @@ def read_input(arg: str) -> Input:
         if head.startswith(b"{") and not head.startswith(b'{"type":"session_start"'):
             return _sweep(p)
     try:
-        return load(resolve_session(arg))
+        return load(resolve_session(arg, session_dir))
     except SessionLogError as e:
         raise InputError(str(e)) from None
 

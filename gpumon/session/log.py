@@ -80,7 +80,7 @@ class LoadedSession:
         if isinstance(e, ev.CrashArtifact) and e.path:
             report = self.portable_report(e.report) if e.report is not None else None
             return msgspec.structs.replace(e, path=self.relative(e.path), report=report)
-        if isinstance(e, ev.PoolReady) and e.artifacts_dir:
+        if isinstance(e, ev.PoolReady | ev.Crash) and e.artifacts_dir:
             return msgspec.structs.replace(e, artifacts_dir=self.relative(e.artifacts_dir))
         return e
 

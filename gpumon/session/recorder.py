@@ -220,7 +220,7 @@ class Recorder:
                 if src_rel is not None:
                     report = msgspec.structs.replace(report, source_path=src_rel)
             return msgspec.structs.replace(e, path=rel, report=report)
-        if isinstance(e, ev.PoolReady) and e.artifacts_dir:
+        if isinstance(e, ev.PoolReady | ev.Crash) and e.artifacts_dir:
             rel = self._relative(Path(e.artifacts_dir))
             if rel is not None:
                 return msgspec.structs.replace(e, artifacts_dir=rel)
@@ -295,6 +295,7 @@ def coalesce(samples: Sequence[ev.Sample]) -> ev.Sample:
     cpu_weight = sum(w for _, w in cpu)
     lat_max = [s.lat_max for s in samples if s.lat_max is not None]
     rss = [s.rss for s in samples if s.rss is not None]
+    gpu_mem = [s.gpu_mem for s in samples if s.gpu_mem is not None]
     return msgspec.structs.replace(
         last,
         interval=interval,
@@ -309,6 +310,7 @@ def coalesce(samples: Sequence[ev.Sample]) -> ev.Sample:
         mem=mem,
         cpu_percent=(sum(c * w for c, w in cpu) / cpu_weight) if cpu_weight > 0 else None,
         rss=max(rss) if rss else None,
+        gpu_mem=max(gpu_mem) if gpu_mem else None,
     )
 
 

@@ -59,6 +59,25 @@ def signal_name():
     return signo, names.get(signo, f"SIG{signo}")
 
 
+def process_name(pid, exe):
+    """The worker's title (`gpumon: mlx@0.31.1 cpu`) or short name (`gm-mlx`), so the report
+    says which pool died; the executable in brackets."""
+
+    def read(path):
+        try:
+            with open(path, "rb") as f:
+                return f.read().split(b"\0")[0].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    title = read(f"/proc/{pid}/cmdline")
+    if not title.startswith("gpumon:"):
+        title = read(f"/proc/{pid}/comm")
+    if not title.startswith(("gpumon:", "gm-")):
+        return f"{exe} (gpumon worker)" if exe else "gpumon worker"
+    return f"{title} ({exe})" if exe else title
+
+
 def dump(kind, signo, name, out):
     t0 = time.monotonic()
     th = gdb.selected_thread()
@@ -81,7 +100,7 @@ def dump(kind, signo, name, out):
     head = [
         "gpumon-native-stacks 1",
         f"kind: {kind}",
-        f"process: {exe} (gpumon worker)" if exe else "process: gpumon worker",
+        f"process: {process_name(inf.pid, exe)}",
         f"pid: {inf.pid}",
         f"signal: {name} ({signo})",
         f"lwp: {lwp}",

@@ -21,13 +21,14 @@ import msgspec
 
 from gpumon import events as ev
 from gpumon import layout, protocol
-from gpumon.control import PoolCommand, Restart, SetThreads, Stop
+from gpumon.control import PoolCommand, Restart, SetPolicy, SetThreads, SetWorkload, Stop
 from gpumon.envs import EnvError
 from gpumon.fmt import plural
-from gpumon.spec import PoolConfig, validate_threads
+from gpumon.spec import PoolConfig, parse_key, validate_size, validate_threads
 from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
 from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.channel import timeout_for
+from gpumon.supervisor.gpu_memory import GpuMemory
 from gpumon.supervisor.process import WorkerProcess, spawn
 
 STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
@@ -47,6 +48,27 @@ STOP_TIMEOUT = 15.0
 __all__ = ["Pool", "RestartPolicy", "WorkerProcess"]
 
 
+def remembered(config: PoolConfig, cmd: PoolCommand) -> tuple[PoolConfig, str] | None:
+    """A command to a pool with no worker (crashed, stopped, failed) that its next start can
+    carry out: the config it will start with and how to say so; None for the others. Values
+    are checked as the command line checks them (a SpecError is one line)."""
+    replace = msgspec.structs.replace
+    match cmd:
+        case SetThreads(threads=n):
+            return replace(config, threads=validate_threads(n)), f"with {plural(n, 'thread')}"
+        case SetPolicy(policy=p):
+            return replace(config, policy=str(parse_key("policy", p))), f"with policy {p}"
+        case SetWorkload(workload=w, size=s, dtype=d):
+            later = replace(
+                config,
+                workload=str(parse_key("workload", w)) if w else config.workload,
+                size=validate_size(s) if s else config.size,
+                dtype=str(parse_key("dtype", d)) if d else config.dtype,
+            )
+            return later, f"with {later.workload} {later.size or ''} {later.dtype or ''}".rstrip()
+    return None
+
+
 class Pool:
     def __init__(
         self,
@@ -54,8 +76,10 @@ class Pool:
         emit: Callable[[ev.Event], None],
         artifacts_root: Path,
         restart: RestartPolicy,
+        gpu_memory: GpuMemory | None = None,
     ) -> None:
         self.config = config
+        self.gpu_memory = gpu_memory
         self.name = config.name
         self.emit = emit
         self.artifacts_root = artifacts_root
@@ -210,6 +234,8 @@ class Pool:
     def _on_sample(self, w: WorkerProcess, s: ev.Sample) -> None:
         s.t = time.time()
         s.cpu_percent, s.rss = w.process_figures()
+        if self.gpu_memory is not None:
+            s.gpu_mem = self.gpu_memory.of(w.pid)
         ops = sum(s.ops)
         w.ops += ops
         self.ops_total += ops
@@ -221,12 +247,10 @@ class Pool:
         if isinstance(cmd, Restart):
             return await self.restart(source)
         w = self.worker
-        if isinstance(cmd, SetThreads) and self.state in DEAD:
+        if self.state in DEAD and (later := remembered(self.config, cmd)) is not None:
             # Nothing to talk to: remember it, so the next start uses it.
-            validate_threads(cmd.threads)
-            self.config = msgspec.structs.replace(self.config, threads=cmd.threads)
-            why = f"pool is {self.state}; it will start with {plural(cmd.threads, 'thread')}"
-            return self._control(cmd, True, why, source)
+            self.config, what = later
+            return self._control(cmd, True, f"pool is {self.state}; it will start {what}", source)
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:
             return self._control(cmd, False, f"pool {self.name} is {self.state}", source)
         answer = await w.channel.request(cmd, timeout_for(cmd, self.state == STARTING))

@@ -156,6 +156,8 @@ async def spawn(
         python,
         "-m",
         "gpumon.worker",
+        "--pool-label",  # names the pool in ps/nvidia-smi even without setproctitle
+        argv_label(config.name),
         "--fd",
         str(fd),
         # A file, not an argument: gdb re-splits the inferior's arguments and eats JSON quotes.
@@ -196,6 +198,12 @@ async def spawn(
         interpreter=python,
         pid=proc.pid,
     )
+
+
+def argv_label(name: str) -> str:
+    """A pool name as one inert word: gdb starts its inferior through /bin/sh, so a space, a
+    quote or a `$` in a name would split or expand it."""
+    return "".join(c if c.isalnum() or c in "@:._+=,-/" else "_" for c in name) or "_"
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -17,6 +17,7 @@ from gpumon import events as ev
 from gpumon.control import PoolCommand
 from gpumon.spec import PoolConfig, SpecError
 from gpumon.supervisor.backoff import RestartPolicy
+from gpumon.supervisor.gpu_memory import GpuMemory
 from gpumon.supervisor.pool import Pool
 
 STALL_AFTER = 3.0  # seconds without any message (samples come every 0.1 s)
@@ -39,6 +40,8 @@ class Supervisor:
         self.artifacts_root = artifacts_root
         self.restart = restart or RestartPolicy()
         self.stall_after = stall_after
+        # One NVML process table for every pool: driver-side GPU memory by pid, once a second.
+        self.gpu_memory = GpuMemory()
         self.pools: dict[str, Pool] = {}
         for cfg in pools:
             self.add_pool(cfg)
@@ -47,7 +50,7 @@ class Supervisor:
     def add_pool(self, config: PoolConfig) -> Pool:
         if config.name in self.pools:
             raise SpecError(f"there is already a pool named {config.name!r}")
-        pool = Pool(config, self.emit, self.artifacts_root, self.restart)
+        pool = Pool(config, self.emit, self.artifacts_root, self.restart, self.gpu_memory)
         self.pools[config.name] = pool
         return pool
 

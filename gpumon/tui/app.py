@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -37,7 +37,8 @@ from gpumon.tui.pool_keys import PoolKeys
 from gpumon.tui.screens.crash import CrashScreen
 from gpumon.tui.screens.help import HelpScreen
 from gpumon.tui.screens.main import LiveScreen, MainScreen, ReplayScreen
-from gpumon.tui.source import EventSource, LiveSource, ReplaySource
+from gpumon.tui.source import EventSource, LiveSource, ReplaySource, ScenarioRun
+from gpumon.tui.widgets.caption_bar import CaptionBar
 from gpumon.tui.widgets.event_log import EventLog
 from gpumon.tui.widgets.host_strip import HostStrip
 from gpumon.tui.widgets.replay_bar import ReplayBar
@@ -128,6 +129,8 @@ class GpumonApp(PoolKeys):
     async def begin(self) -> None:
         """Start the refresh timer and the source, once the main screen exists."""
         self.source.attach(self.deliver, self.reset)
+        if isinstance(self.source, LiveSource):
+            self.source.on_show = self._show_later
         self.update_title()
         self.set_interval(1 / self.refresh_hz, self.tick, name="refresh")
         if self.source.live:
@@ -176,6 +179,12 @@ class GpumonApp(PoolKeys):
             self._log_queue = []
         cpu_count = self.state.start.host.cpu_count if self.state.start else None
         main.query_one(HostStrip).update_sample(self.state.host, cpu_count)
+        conductor = getattr(self.source, "conductor", None)
+        waiting = conductor.waiting if conductor is not None else ""
+        screens: list[Screen[Any]] = [main] if self.screen is main else [main, self.screen]
+        for screen in screens:  # the main screen, and a crash screen over it
+            for bar in screen.query(CaptionBar):
+                bar.update_scenario(self.state.scenario, waiting)
         main.sync(self.state, now, self._dirty, self._everything)
         if isinstance(self.source, ReplaySource):
             r = self.source.replay
@@ -217,6 +226,30 @@ class GpumonApp(PoolKeys):
             main = self.screen_stack[0]
             if main.is_mounted:
                 main.update_title(t)
+
+    # ---- scenarios --------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that cannot act here are off (and out of the footer): the presenter's key
+        without a scenario or in a replay, the pool keys of a read-only monitor."""
+        if action == "next_step":
+            return getattr(self.source, "conductor", None) is not None
+        return not (getattr(self.source, "readonly", False) and action in keys.POOL_ACTIONS)
+
+    def action_next_step(self) -> None:
+        conductor = getattr(self.source, "conductor", None)
+        if conductor is not None and not conductor.press_key():
+            self.notify("the scenario is not waiting for you now", timeout=2)
+
+    def _show_later(self, what: str) -> None:
+        self.call_later(self.show_for_scenario, what)
+
+    def show_for_scenario(self, what: str) -> None:
+        """A step that shows a screen: `crash` opens the latest crash, `main` goes back."""
+        if what == "crash" and self.state.crashes:
+            self.open_crash(next(reversed(self.state.crashes)))
+        elif what == "main":
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
 
     # ---- crashes ----------------------------------------------------------------------
     def open_crash(self, crash_id: str) -> None:
@@ -323,8 +356,13 @@ def live_app(
     argv: Sequence[str] = (),
     refresh_hz: float = REFRESH_HZ,
     screenshot_dir: Path | None = None,
+    scenario: ScenarioRun | None = None,
+    readonly: bool = False,
+    listeners: Sequence[Callable[[ev.Event], None]] = (),
 ) -> GpumonApp:
-    """The monitor over real pools (recorded unless `record` is False)."""
+    """The monitor over real pools (recorded unless `record` is False), optionally playing a
+    scenario; `readonly` turns the pool keys off. `listeners` are more consumers of the same
+    session (the Prometheus exporter of `--metrics-port`)."""
     source = LiveSource(
         pools,
         session_dir=session_dir,
@@ -332,6 +370,9 @@ def live_app(
         restart=restart,
         stall_after=stall_after,
         argv=argv,
+        scenario=scenario,
+        readonly=readonly,
+        listeners=listeners,
     )
     return GpumonApp(
         source, follow_crashes=follow_crashes, refresh_hz=refresh_hz, screenshot_dir=screenshot_dir

@@ -46,6 +46,16 @@ KEYS: tuple[Key, ...] = (
         "",
         "select pool N (the number in its panel's title); pool keys act on the selected pool",
     ),
+    Key(
+        "space,n,pagedown",
+        "space / n",
+        "app.next_step",
+        "next step",
+        "a scenario step that waits for the presenter goes on (PageDown too, as presenter "
+        "remotes send)",
+        LIVE,
+        on_app=True,
+    ),
     Key("plus,equals_sign", "+", "app.threads(1)", "thread", "one more worker thread"),
     Key("minus", "-", "app.threads(-1)", "thread", "one worker thread fewer"),
     Key(
@@ -55,6 +65,9 @@ KEYS: tuple[Key, ...] = (
         "set threads",
         "type a thread count (1–256). During a crash or "
         "a restart the pool remembers it and starts with it",
+        # Priority: handled as it is read, so the entry has focus before the next key is
+        # dispatched (`t6⏎` typed in one go lands in it; see widgets/thread_entry.py).
+        priority=True,
     ),
     Key("p", "p", "app.pause", "pause", "pause / resume the selected pool"),
     Key("r", "r", "app.restart", "restart", "restart the selected pool (a new worker process)"),
@@ -73,6 +86,9 @@ KEYS: tuple[Key, ...] = (
         "workload",
         "cycle the workload: matmul (addmm) → mlp → generate (decoding with sampling)",
     ),
+    Key("right_square_bracket", "]", "app.size(1)", "", "double the size (matrix / hidden width)"),
+    Key("left_square_bracket", "[", "app.size(-1)", "", "halve the size"),
+    Key("d", "d", "app.cycle_dtype", "", "cycle the dtype: float32 → float16 → bfloat16"),
     Key(
         "x",
         "x",
@@ -125,13 +141,29 @@ KEYS: tuple[Key, ...] = (
 )
 
 # Keys that change a pool; in a replay they answer with a message instead.
-POOL_ACTIONS = ("threads", "set_threads", "pause", "restart", "cycle_policy", "cycle_workload")
+POOL_ACTIONS = (
+    "threads",
+    "set_threads",
+    "pause",
+    "restart",
+    "cycle_policy",
+    "cycle_workload",
+    "size",
+    "cycle_dtype",
+)
 # Pool keys are shown in the footer live only; a replay's footer has its own controls.
 FOOTER_LIVE_ONLY = {"thread", "set threads", "pause", "restart", "policy", "workload"}
 
 
+# Shown first in the footer, so a narrow terminal (80 columns, three pools) cuts pool keys
+# rather than help and quit: also bound on the main screens, ahead of everything else.
+FOOTER_FIRST = ("app.help", "app.quit")
+
+
 def bindings(mode: str) -> list[BindingType]:
-    out: list[BindingType] = []
+    out: list[BindingType] = [
+        Binding(k.keys, k.action, k.footer) for k in KEYS if k.action in FOOTER_FIRST
+    ]
     for k in KEYS:
         if k.mode not in (BOTH, mode) or k.on_app:
             continue  # app-level keys live on the App so they work on every screen

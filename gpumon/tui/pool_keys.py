@@ -16,8 +16,8 @@ from gpumon import control, fmt, sanitize
 from gpumon import events as ev
 from gpumon.state import PoolView, SessionState
 from gpumon.tui import controls
-from gpumon.tui.screens.thread_input import ThreadInput
 from gpumon.tui.source import CommandRefused, EventSource, ReplaySource
+from gpumon.tui.widgets.thread_entry import ThreadEntry
 
 
 class PoolKeys(App[int]):
@@ -50,11 +50,14 @@ class PoolKeys(App[int]):
     def _target(self) -> PoolView | None:
         """The one guard of every pool key: the selected pool, or a message why there is
         none to command (a replay, nothing selected)."""
+        refused = ""
         if isinstance(self.source, ReplaySource):
-            self.notify(ReplaySource.REFUSED, severity="warning", timeout=3)
-            self.post_message(
-                self.CommandAnswered(self.selected or "", "", None, ReplaySource.REFUSED)
-            )
+            refused = ReplaySource.REFUSED
+        elif getattr(self.source, "readonly", False):
+            refused = "this monitor is read-only (--readonly): pool keys are off"
+        if refused:
+            self.notify(refused, severity="warning", timeout=3)
+            self.post_message(self.CommandAnswered(self.selected or "", "", None, refused))
             return None
         view = self.state.pools.get(self.selected or "")
         if view is None:
@@ -78,11 +81,10 @@ class PoolKeys(App[int]):
         if view.state not in ("running", "paused", "starting"):
             note = f"{view.name} is {view.state}: it will start with this many"
 
-        def done(n: int | None) -> None:
-            if n is not None:
-                self.set_threads(view.name, n)
+        self.screen.query_one(ThreadEntry).open(view.name, view.threads or 1, note)
 
-        self.push_screen(ThreadInput(view.name, view.threads or 1, note), done)
+    def on_thread_entry_chosen(self, message: ThreadEntry.Chosen) -> None:
+        self.set_threads(message.pool, message.threads)
 
     def set_threads(self, pool: str, n: int) -> None:
         n = controls.clamp_threads(n)
@@ -119,6 +121,29 @@ class PoolKeys(App[int]):
         if (view := self._target()) is not None:
             nxt = controls.next_workload(view.workload)
             self._run_command(view.name, control.SetWorkload(workload=nxt))
+
+    def action_size(self, step: int) -> None:
+        if (view := self._target()) is None:
+            return
+        current = view.ready.size if view.ready else 0
+        if view.config is not None and view.config.size:
+            current = view.config.size
+        if not current:
+            self.notify(f"{view.name}: its size is not known yet", timeout=2)
+            return
+        size = controls.next_size(current, step)
+        if size == current:
+            self.notify(f"{view.name} is already at size {size}", timeout=2)
+            return
+        self._run_command(view.name, control.SetWorkload(size=size))
+
+    def action_cycle_dtype(self) -> None:
+        if (view := self._target()) is None:
+            return
+        current = (view.config.dtype if view.config else None) or (
+            view.ready.dtype if view.ready else ""
+        )
+        self._run_command(view.name, control.SetWorkload(dtype=controls.next_dtype(current)))
 
     @work(group="commands", exit_on_error=False)
     async def _run_command(self, pool: str, cmd: control.PoolCommand) -> None:

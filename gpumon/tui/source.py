@@ -7,8 +7,11 @@ looks exactly like the live session": both feed the same `SessionState`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +23,19 @@ from gpumon.state import SessionState
 
 if TYPE_CHECKING:
     from gpumon.live_session import LiveSession
+    from gpumon.scenario.conductor import Conductor
+    from gpumon.scenario.model import Scenario
+
+
+@dataclass(frozen=True)
+class ScenarioRun:
+    """A scenario to play in the live monitor, with the pools chosen for it."""
+
+    scenario: Scenario
+    source: str
+    fallback: bool = False
+    note: str = ""
+
 
 Deliver = Callable[[ev.Event], None]
 Reset = Callable[[SessionState], None]
@@ -90,8 +106,14 @@ class LiveSource(EventSource):
         restart: bool = True,
         stall_after: float | None = None,
         argv: Sequence[str] = (),
+        scenario: ScenarioRun | None = None,
+        readonly: bool = False,
+        listeners: Sequence[Callable[[ev.Event], None]] = (),
     ) -> None:
         super().__init__()
+        # Other consumers of the same session (the Prometheus exporter): they see every event
+        # from SessionStart on, exactly as the screen does.
+        self.listeners = list(listeners)
         self.pools = list(pools)
         self.session_root = session_dir
         self.record = record
@@ -99,6 +121,12 @@ class LiveSource(EventSource):
         self.stall_after = stall_after
         self.argv = list(argv)
         self.session: LiveSession | None = None
+        self.scenario = scenario
+        self.readonly = readonly  # a kiosk: the pools run, nobody at the keyboard changes them
+        self.conductor: Conductor | None = None
+        self._conducting: asyncio.Task[str] | None = None
+        # The app's hook for a scenario step that shows a screen ("crash", "main").
+        self.on_show: Callable[[str], None] = lambda what: None
 
     @property
     def log_path(self) -> Path | None:
@@ -121,12 +149,35 @@ class LiveSource(EventSource):
             argv=self.argv,
             record=self.record,
             session_dir=self.session_root,
-            listeners=[self._deliver],
+            listeners=[self._deliver, *self.listeners],
             restart=RestartPolicy(enabled=self.restart),
             stall_after=self.stall_after if self.stall_after is not None else STALL_AFTER,
+            start_pools=False,
         )
+        sc = self.scenario
+        if sc is not None:
+            from gpumon.scenario.conductor import Conductor
+
+            self.conductor = Conductor(
+                sc.scenario,
+                self.session.supervisor,
+                self.session.publish,
+                interactive=True,
+                show=lambda what: self.on_show(what),
+                source=sc.source,
+                fallback=sc.fallback,
+                note=sc.note,
+            )
+            self.session.bus.subscribe(self.conductor)
+        await self.session.supervisor.start()
+        if self.conductor is not None:
+            self._conducting = asyncio.create_task(self.conductor.run(), name="scenario")
 
     async def stop(self, reason: str = "quit") -> None:
+        if self._conducting is not None and not self._conducting.done():
+            self._conducting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._conducting
         if self.session is not None:
             await self.session.close(reason)
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 
 import msgspec
 
@@ -22,12 +23,16 @@ from gpumon.control import Stop
 from gpumon.spec import PoolConfig
 from gpumon.worker.backends import load
 from gpumon.worker.backends.base import Backend, BackendUnavailable, Workload
+from gpumon.worker.proctitle import comm_name, set_title, title
 from gpumon.worker.runtime import Channel, Runtime, exit_now
 from gpumon.worker.threadname import set_current_thread_name, set_parent_death_signal
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="gpumon.worker")
+    # First on the command line, so `ps -o args` and nvidia-smi name the pool even where
+    # setproctitle is not installed (an isolated framework env); the config file is the truth.
+    p.add_argument("--pool-label", default="", help="the pool's name, for people reading ps")
     p.add_argument("--fd", type=int, required=True, help="message socket inherited from parent")
     # A file, not an argument: gdb re-splits the inferior's arguments and eats JSON quotes.
     p.add_argument("--config-file", required=True, help="PoolConfig as JSON")
@@ -67,6 +72,27 @@ def resolve_policy(backend: Backend, requested: str | None) -> str:
     return requested
 
 
+def run_on_own_thread(
+    target: Callable[[threading.Event], None], done: threading.Event, name: str
+) -> None:
+    """Run `target(done)` on a new thread and wait for it, re-raising what it raised. The main
+    thread keeps the pool's name, which on Linux is the process's name (gpumon.worker.proctitle);
+    a loop that names its own thread must not run on it."""
+    failed: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            target(done)
+        except BaseException as e:
+            failed.append(e)
+
+    t = threading.Thread(target=body, name=name)
+    t.start()
+    t.join()
+    if failed:
+        raise failed[0]
+
+
 def let_threads_end(timeout: float = 2.0) -> None:
     """Give joined worker threads time to finish at the OS level before finalisation.
 
@@ -103,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.config_file, "rb") as f:
             config = msgspec.json.decode(f.read(), type=PoolConfig)
+        comm = comm_name(config.name)
+        set_current_thread_name(comm)  # named from the start: a framework import can take a while
         backend = load(config)
         choice = backend.setup()
+        version = choice.versions.get(config.backend, "")
+        set_title(title(config.name, config.backend, version, choice.device), comm)
         size = config.size or backend.default_size(config.workload)
         dtype = config.dtype or backend.default_dtype()
         policy = resolve_policy(backend, config.policy)
@@ -148,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(
         target=control_loop, args=(chan, rt, done), daemon=True, name="gpumon_control"
     ).start()
-    rt.run_sampler(done)
+    run_on_own_thread(rt.run_sampler, done, name="gpumon_sampler")
     chan.send(protocol.Bye(reason="stopped", ops_total=rt.ops_total))
     let_threads_end()
     # A normal return runs interpreter shutdown, where some frameworks crash (MLX on CUDA);

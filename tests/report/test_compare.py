@@ -171,3 +171,17 @@ def test_an_unreadable_input_is_one_line_and_exit_1(gpumon, tmp_path, make, need
 def _write(path, text: str):
     path.write_text(text)
     return path
+
+
+def test_sessions_are_found_by_latest_and_id_prefix(gpumon, tmp_path, monkeypatch) -> None:
+    import shutil
+
+    root = tmp_path / "sessions"
+    for name in ("sweep-mlx-0.31.1", "sweep-mlx-0.32.4"):
+        shutil.copytree(FIXTURES / name, root / name)
+    r = gpumon("compare", "latest", "cb3f", "--session-dir", root, "--json")
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    assert (out["a"]["label"], out["b"]["label"]) == ("sweep-mlx-0.31.1", "sweep-mlx-0.32.4")
+    r = gpumon("compare", "latest", "zzz", "--session-dir", root)
+    assert r.code == 1 and "is not a file, `latest`, or the start of a session id" in r.err

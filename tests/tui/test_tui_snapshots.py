@@ -46,3 +46,25 @@ def test_help_screen(snap_compare) -> None:
 
 def test_small_terminal_80x24(snap_compare) -> None:
     assert snap_compare(pinned(RECOVERED), terminal_size=(80, 24))
+
+
+# A scenario (gpumon run mlx-threads, recorded here with the real MLX 0.31.1 and the installed
+# MLX): the caption bar tells the story above the pools, and over the crash screen.
+SCENARIO_LOG = ROOT / "tests" / "fixtures" / "tui" / "mlx-demo" / "session.jsonl"
+AFTER_CRASH = 10.18  # 0.31.1 died at 2 threads, its stacks are in; the presenter is next
+SURVIVED = 20.5  # locked 0.31.1 and the installed MLX at 2 threads: the measured comparison
+
+
+def test_scenario_caption_after_the_crash(snap_compare) -> None:
+    app = replay_app(SCENARIO_LOG, position=AFTER_CRASH, paused=True)
+    assert snap_compare(app, terminal_size=(160, 48))
+
+
+def test_scenario_caption_over_the_crash_screen(snap_compare) -> None:
+    app = replay_app(SCENARIO_LOG, position=AFTER_CRASH, paused=True)
+    assert snap_compare(app, press=["x"], terminal_size=(160, 48))
+
+
+def test_scenario_caption_at_the_end(snap_compare) -> None:
+    app = replay_app(SCENARIO_LOG, position=SURVIVED, paused=True)
+    assert snap_compare(app, terminal_size=(160, 48))

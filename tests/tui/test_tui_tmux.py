@@ -110,3 +110,79 @@ def test_sigterm_quits_like_q(tmp_path: Path) -> None:
         assert_no_worker_left(tmp_path)
     finally:
         tmux("kill-session", "-t", session)
+
+
+def test_keys_typed_right_after_t_reach_the_thread_entry(tmp_path: Path) -> None:
+    """`t6⏎` sent in one go, as a presenter types it: the pool goes to 6 threads, and no
+    digit lands on the main screen (6 would select a pool, the Enter open nothing)."""
+    session = f"gpumon-chord-{os.getpid()}"
+    cmd = (
+        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon "
+        f"--pool fault,fault-at-threads=64 --no-record; echo EXIT=$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd)
+    try:
+        wait_screen(session, lambda s: re.search(r"\d k?ops/s", s) is not None, 120)
+        tmux("send-keys", "-t", session, "t6", "Enter")
+        screen = wait_screen(session, lambda s: "6 threads" in s, 30)
+        assert "there is no pool 6" not in screen
+        tmux("send-keys", "-t", session, "q")
+        wait_screen(session, lambda s: "EXIT=0" in s, 60)
+    finally:
+        tmux("kill-session", "-t", session)
+
+
+def test_a_presenter_runs_the_demo(tmp_path: Path) -> None:
+    """`gpumon demo fault-threads --readonly`: the caption bar tells the story, the crash
+    screen opens by itself, the presenter's space goes on, pool keys are off."""
+    session = f"gpumon-demo-{os.getpid()}"
+    cmd = (
+        f"cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -m gpumon demo fault-threads "
+        f"--readonly --session-dir {tmp_path}; echo EXIT=$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", cmd)
+    try:
+        screen = wait_screen(session, lambda s: "step 1/6" in s, 120)
+        assert "SYNTHETIC" in screen
+        # The crash screen opened by itself, with the bar's hint over it.
+        screen = wait_screen(
+            session,
+            lambda s: "step 4/6" in s and "press space to go on" in s and "fault_worker" in s,
+            60,
+        )
+        assert "SIGSEGV" in screen and "Verdict:" in screen
+        tmux("send-keys", "-t", session, "+")  # read-only: refused, nothing changes
+        tmux("send-keys", "-t", session, "Space")
+        wait_screen(session, lambda s: "step 5/6" in s or "step 6/6" in s, 30)
+        tmux("send-keys", "-t", session, "q")
+        wait_screen(session, lambda s: "EXIT=" in s, 60)
+        (log,) = tmp_path.glob("*/session.jsonl")
+        text = log.read_text()
+        assert '"type":"scenario_step"' in text and '"source":"scenario"' in text
+        assert '"source":"user"' not in text  # the + was refused before it became a command
+        assert_no_worker_left(tmp_path)
+    finally:
+        tmux("kill-session", "-t", session)
+
+
+def test_gpumon_demo_shows_the_real_mlx_crash(tmp_path: Path, mlx_env) -> None:
+    """The default demo on this machine: MLX 0.31.1 dies at 2 threads and the crash screen
+    shows MLX's own native frame (gdb, where installed) and the named crashed thread."""
+    pytest.importorskip("mlx.core")
+    mlx_env("0.31.1")
+    session = f"gpumon-mlxdemo-{os.getpid()}"
+    cmd = (
+        f"cd {ROOT} && env -u COLUMNS -u LINES GPUMON_ENV_DIR={os.environ['GPUMON_ENV_DIR']} "
+        f"{sys.executable} -m gpumon demo --session-dir {tmp_path}; echo EXIT=$?; sleep 60"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd)
+    frame = "mlx::core::eval" if shutil.which("gdb") else "mlx_generate.py"
+    try:
+        screen = wait_screen(session, lambda s: "press space to go on" in s and frame in s, 180)
+        assert "SIGSEGV" in screen and "mlx_worker" in screen
+        assert "SYNTHETIC" not in screen  # the real thing, not the fallback
+        tmux("send-keys", "-t", session, "q")
+        wait_screen(session, lambda s: "EXIT=" in s, 60)
+        assert_no_worker_left(tmp_path)
+    finally:
+        tmux("kill-session", "-t", session)

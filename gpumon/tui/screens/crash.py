@@ -29,6 +29,7 @@ from gpumon import fmt, sanitize
 from gpumon.crash import render
 from gpumon.crash.model import CrashReport, Thread
 from gpumon.state import CrashRecord, StallRecord
+from gpumon.tui.widgets.caption_bar import CaptionBar
 
 STDERR_LINES = 30
 
@@ -118,6 +119,7 @@ class CrashScreen(Screen[None]):
             return
         self.shown_artifacts = len(rec.artifacts)
         c = rec.crash
+        yield CaptionBar(id="caption")  # a scenario's caption stays in view over its crash
         yield Static(crash_title(c), id="crash-title")
         yield Static(
             Text.assemble(("Verdict: ", "bold"), (rec.verdict, "bold yellow")), id="crash-verdict"

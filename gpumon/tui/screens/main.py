@@ -22,10 +22,12 @@ from gpumon.state import SessionState
 from gpumon.tui import keys
 from gpumon.tui.screens.crash import StallScreen
 from gpumon.tui.source import ReplaySource
+from gpumon.tui.widgets.caption_bar import CaptionBar
 from gpumon.tui.widgets.event_log import EventLog
 from gpumon.tui.widgets.host_strip import HostStrip
 from gpumon.tui.widgets.pool_panel import PoolPanel
 from gpumon.tui.widgets.replay_bar import ReplayBar
+from gpumon.tui.widgets.thread_entry import ThreadEntry
 
 if TYPE_CHECKING:
     from gpumon.tui.app import GpumonApp
@@ -44,8 +46,10 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="title-bar", markup=False)
         yield HostStrip(id="host")
+        yield CaptionBar(id="caption")
         yield Grid(id="pools")
         yield EventLog(id="log")
+        yield ThreadEntry(id="thread-entry")
         if self.mode == keys.REPLAY:
             yield ReplayBar(id="replay-bar")
         yield Footer(show_command_palette=False)

@@ -9,7 +9,7 @@ same log.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from rich.text import Text
@@ -34,8 +34,28 @@ def shown_path(path: str, base: Path | None) -> str:
     return path
 
 
+def crash_text(e: ev.Crash, evidence: Sequence[str] = ()) -> Text:
+    """One line per crash; the evidence it has so far fills in as it arrives."""
+    t = Text()
+    t.append(f" CRASH {e.signal or f'exit {e.exit_code}'} ", style=KIND_STYLE["crash"])
+    t.append(
+        f" #{e.crash_number} at {fmt.plural(e.threads, 'thread')}, up "
+        f"{fmt.duration(e.uptime)}, {e.ops_total:,} ops, {e.policy}"
+    )
+    if e.during != "run":
+        t.append(f", while {e.during}", style="yellow")
+    if evidence:
+        t.append(f" · {', '.join(evidence)}", style="dim")
+    t.append("  ⏎ details", style="dim")
+    return t
+
+
+EVIDENCE_NAMES = {"faulthandler": "Python stacks", "native": "native stacks", "ips": ".ips"}
+
+
 def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
-    """(kind, message) for an event worth a log line; None for the rest (samples, host)."""
+    """(kind, message) for an event worth a log line; None for the rest (samples, host, and
+    a crash's artifacts, which fill in the crash's own line)."""
     if isinstance(e, ev.SessionStart):
         h = e.host
         return "session", Text(
@@ -78,30 +98,7 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
     if isinstance(e, ev.ThreadFailed):
         return "failed", Text(f"thread {e.slot} failed: {e.error}")
     if isinstance(e, ev.Crash):
-        t = Text()
-        t.append(f" CRASH {e.signal or f'exit {e.exit_code}'} ", style=KIND_STYLE["crash"])
-        t.append(
-            f" #{e.crash_number} at {fmt.plural(e.threads, 'thread')}, up "
-            f"{fmt.duration(e.uptime)}, {e.ops_total:,} ops, {e.policy}"
-        )
-        if e.during != "run":
-            t.append(f", while {e.during}", style="yellow")
-        t.append("  ⏎ details", style="dim")
-        return "crash", t
-    if isinstance(e, ev.CrashArtifact):
-        what: str | None = {
-            "faulthandler": "Python stacks (faulthandler)",
-            "native": "native stacks (gdb)",
-            "ips": "macOS crash report (.ips)",
-            "stderr": "worker stderr",
-            "stdout": "worker stdout",
-        }.get(e.kind)
-        if e.kind == "note":
-            return "artifact", Text(f"  note: {e.note}", style="dim")
-        if what is None:
-            what = e.kind
-        where = f": {shown_path(e.path, base)}" if e.path else ""
-        return "artifact", Text(f"  attached {what}{where}", style="dim")
+        return "crash", crash_text(e)
     if isinstance(e, ev.Stall):
         t = Text()
         t.append(" STALL ", style=KIND_STYLE["stall"])
@@ -146,30 +143,57 @@ class EventLog(OptionList):
         self.t0: float | None = None
         self.base: Path | None = None  # the session folder, for relative artifact paths
         self._events: dict[str, ev.Event] = {}
+        # crash id -> (its line's option id, the crash, the evidence named on it so far)
+        self._crash_lines: dict[str, tuple[str, ev.Crash, list[str]]] = {}
         self._seq = 0
         self.lines = 0
+
+    def _prefix(self, e: ev.Event) -> Text:
+        pool = getattr(e, "pool", "")
+        t = Text(f"+{fmt.clock(e.t - (self.t0 or e.t))} ", style="dim")
+        if pool:
+            t.append(f"{pool:<10.10} ", style="bold")
+        return t
+
+    def _line(self, e: ev.Event, msg: Text) -> Text:
+        t = self._prefix(e)
+        t.append_text(msg)
+        t.no_wrap = True
+        t.overflow = "ellipsis"
+        return t
 
     def line_for(self, e: ev.Event) -> Option | None:
         d = describe(e, self.base)
         if d is None:
             return None
-        _kind, msg = d
-        pool = getattr(e, "pool", "")
-        t = Text(f"+{fmt.clock(e.t - (self.t0 or e.t))} ", style="dim")
-        if pool:
-            t.append(f"{pool:<10.10} ", style="bold")
-        t.append_text(msg)
-        t.no_wrap = True
-        t.overflow = "ellipsis"
         self._seq += 1
         oid = f"e{self._seq}"
         self._events[oid] = e
-        return Option(t, id=oid, disabled=False)
+        if isinstance(e, ev.Crash):
+            self._crash_lines[e.crash_id] = (oid, e, [])
+        return Option(self._line(e, d[1]), id=oid, disabled=False)
+
+    def _fill_in(self, a: ev.CrashArtifact) -> None:
+        """Fill a crash's line in with the evidence that arrived for it."""
+        entry = self._crash_lines.get(a.crash_id)
+        name = EVIDENCE_NAMES.get(a.kind, a.kind)
+        if entry is None or a.kind == "note" or name in entry[2]:
+            return
+        oid, crash, evidence = entry
+        evidence.append(name)
+        with contextlib.suppress(Exception):  # the line may have been trimmed away
+            self.replace_option_prompt(oid, self._line(crash, crash_text(crash, evidence)))
 
     def add_events(self, events: Iterable[ev.Event]) -> None:
+        events = list(events)
         options = [o for o in (self.line_for(e) for e in events) if o is not None]
-        if not options:
-            return
+        if options:
+            self._add(options)
+        for e in events:
+            if isinstance(e, ev.CrashArtifact):
+                self._fill_in(e)
+
+    def _add(self, options: list[Option]) -> None:
         follow = self.highlighted is None or self.highlighted >= self.option_count - 1
         at_bottom = self.scroll_y >= self.max_scroll_y
         if self.option_count + len(options) > MAX_LINES:
@@ -193,6 +217,7 @@ class EventLog(OptionList):
     def reset(self, events: Iterable[ev.Event], t0: float | None) -> None:
         self.clear_options()
         self._events.clear()
+        self._crash_lines.clear()
         self.t0 = t0
         self.add_events(events)
 

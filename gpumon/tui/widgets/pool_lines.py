@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from gpumon import control, fmt
+from gpumon import control, fmt, spec
 from gpumon.state import PoolView
 
 LABEL = 9  # width of the left label column
@@ -108,8 +108,7 @@ def preparing_text(view: PoolView) -> tuple[str, str] | None:
 
 
 def rate_unit(view: PoolView) -> str:
-    """What one op is: a decoding step makes one token."""
-    return "tokens/s" if view.workload == "generate" else "ops/s"
+    return spec.rate_unit(view.workload)
 
 
 def work_line(view: PoolView) -> Text:

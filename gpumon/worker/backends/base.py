@@ -144,6 +144,30 @@ def cpu_name() -> str:
     return f"{name} ({os.cpu_count()} cores)"
 
 
+# NVIDIA libraries a framework's wheels pull in, by package name (-cu12 and -cu13 alike):
+# their versions are what an upstream CUDA bug report asks for beside the CUDA toolkit's.
+CUDA_LIBRARIES = {
+    "nvidia-cublas": "cuBLAS",
+    "nvidia-cudnn": "cuDNN",
+    "nvidia-cuda-runtime": "CUDA runtime",
+    "nvidia-nccl": "NCCL",
+}
+
+
+def cuda_library_versions() -> dict[str, str]:
+    """`{"cuBLAS": "12.8.4.1", ...}` from the installed NVIDIA wheels' metadata; {} for a build
+    that links its own (the figures then come from the framework itself, or nowhere)."""
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        for prefix, label in CUDA_LIBRARIES.items():
+            if (name == prefix or name.startswith(prefix + "-cu")) and label not in out:
+                out[label] = dist.version
+    return out
+
+
 class Backend(ABC):
     """One framework on one device. Per-thread methods run on the worker thread itself, because
     MLX (>= 0.31.2) and CUDA streams belong to the thread that made them."""

@@ -22,6 +22,7 @@ from gpumon.worker.backends.base import (
     Workload,
     check_fits,
     cpu_name,
+    cuda_library_versions,
 )
 from gpumon.worker.backends.mlx_generate import MlxDecoder, gelu
 
@@ -94,6 +95,13 @@ class MlxBackend(Backend):
             # For the stderr log that goes with every crash record: what a policy meant here.
             print(f"gpumon mlx {self.version}: {policy} = {how}", file=sys.stderr, flush=True)
         versions = {"mlx": self.version, "python": sys.version.split()[0]}
+        if self.gpu_kind:
+            # The GPU family on Apple silicon (applegpu_g16s), the SM on CUDA builds.
+            arch = _device_info(mx).get("architecture")
+            if arch:
+                versions["gpu architecture"] = str(arch)
+            if self.gpu_kind == "CUDA":
+                versions.update(cuda_library_versions())
         return DeviceChoice(dev, name, reason, f"mlx {self.version}", versions)
 
     def _plan_streams(self) -> mlx_policies.Streams:

@@ -15,6 +15,7 @@ from gpumon.worker.backends.base import (
     Workload,
     check_fits,
     cpu_name,
+    cuda_library_versions,
 )
 from gpumon.worker.backends.torch_generate import TorchDecoder
 
@@ -86,6 +87,12 @@ class TorchBackend(Backend):
         versions = {"torch": str(torch.__version__), "python": sys.version.split()[0]}
         if torch.version.cuda:
             versions["cuda"] = str(torch.version.cuda)
+        if self.device.type == "cuda":
+            major, minor = torch.cuda.get_device_capability(self.device)
+            versions["compute capability"] = f"{major}.{minor}"
+            if torch.backends.cudnn.is_available():
+                versions["cuDNN (torch)"] = str(torch.backends.cudnn.version())
+            versions.update(cuda_library_versions())
         return DeviceChoice(dev, name, reason, f"torch {torch.__version__}", versions)
 
     def is_gpu(self) -> bool:
