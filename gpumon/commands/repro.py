@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 f"({header.label}); nothing was counted"
             )
     summary = repro_run.Summary(tuple(outcomes))
-    say(summary.line())
+    say(summary.line(header.recorded))
     failed = len(outcomes) - summary.counted
     if failed:
         say(
@@ -137,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
         exit_codes=[r.exit_code for r in outcomes],
         outcomes=[r.kind for r in outcomes],
         run_seconds=[round(r.seconds, 3) for r in outcomes],
+        recorded=header.recorded or "",
+        same_as_recorded=summary.same_as(header.recorded),
         timeout_s=timeout,
         python=python.path,
         framework=f"{header.framework} {header.version}" if header.pin else "",

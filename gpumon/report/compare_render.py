@@ -14,21 +14,22 @@ from typing import Any
 
 from gpumon import fmt, sanitize
 from gpumon.report.compare import CellDelta, CellSide, Comparison
+from gpumon.spec import rate_unit
 
 CAPTION = (
-    "ops/s: completed operations per second, median over runs [min–max over runs], as the "
-    "worker measured them. B vs A: change of the median. within noise: the two [min–max] "
-    "ranges overlap; faster/slower: they do not, with 2+ measured runs on each side; too few "
-    "runs: one side has one run, so no spread to judge by. crashes: runs that died while "
-    "measuring / runs. p: Fisher's exact test, two-sided, of crashed and clean runs A vs B "
-    "(small p: the crash rates differ beyond chance)."
+    "ops/s (tokens/s for generate): completed operations per second, median over runs "
+    "[min–max over runs], as the worker measured them. B vs A: change of the median. within "
+    "noise: the two [min–max] ranges overlap; faster/slower: they do not, with 2+ measured runs "
+    "on each side; too few runs: one side has one run, so no spread to judge by. crashes: runs "
+    "that died while measuring / runs. p: Fisher's exact test, two-sided, of crashed and clean "
+    "runs A vs B (small p: the crash rates differ beyond chance)."
 )
 
 
 def _rate(c: CellSide) -> str:
     if c.ops_per_s is None:
         return "—"
-    text = fmt.si(c.ops_per_s, "ops/s")
+    text = fmt.si(c.ops_per_s, rate_unit(c.key.workload))
     if c.ops_per_s_min is not None and c.ops_per_s_max is not None and c.measured_runs > 1:
         lo = fmt.si(c.ops_per_s_min, "").strip()
         hi = fmt.si(c.ops_per_s_max, "").strip()

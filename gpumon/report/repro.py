@@ -145,6 +145,8 @@ def _header(p: ReproPlan, name: str) -> str:
         out += textwrap.wrap(
             text, WIDTH, initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False
         )
+    if c is not None:  # read back by gpumon repro, which counts the runs that end the same way
+        out.append(f"# recorded: {line(c.how)}")
     out += [
         f"# requires: {p.requires}",
         f"# Run: gpumon repro {line(name)} --runs 5 (counts fresh processes), or python "

@@ -123,10 +123,17 @@ class Summary:
     def interval(self) -> tuple[float, float]:
         return stats.wilson(self.reproduced, len(self.runs))
 
-    def line(self) -> str:
-        """`reproduced 5/5 (SIGSEGV ×5); 95% interval 57–100%`."""
+    def same_as(self, recorded: str | None) -> int:
+        """Runs that ended the way the session's pool did (the same signal or exit code)."""
+        return sum(r.reproduced and r.label == recorded for r in self.runs) if recorded else 0
+
+    def line(self, recorded: str | None = None) -> str:
+        """`reproduced 5/5 (SIGSEGV ×5, as recorded); 95% Wilson interval 57%–100% of runs`."""
         k, n = self.reproduced, len(self.runs)
         how = ", ".join(f"{label} ×{c}" for label, c in sorted(self.how.items()))
+        if recorded and k:
+            same = self.same_as(recorded)
+            how += ", as recorded" if same == k else f"; {same} ended as recorded, {recorded}"
         lo, hi = self.interval()
         text = f"reproduced {k}/{n}" + (f" ({how})" if how else "")
         return text + f"; 95% Wilson interval {lo:.0%}–{hi:.0%} of runs"

@@ -37,6 +37,10 @@ class ReproRunRecord(msgspec.Struct, kw_only=True):
     exit_codes: list[int | None]
     outcomes: list[str]
     run_seconds: list[float]  # wall-clock seconds of each run
+    # How the session's pool died, as the script's header says (`# recorded: SIGSEGV`; "" when
+    # nothing crashed), and how many runs ended exactly that way.
+    recorded: str = ""
+    same_as_recorded: int = 0
     timeout_s: float  # a run still going after this was killed and counted as a hang
     python: str  # the interpreter every run used
     framework: str  # "mlx 0.31.1" as the script's pin names it ("" without one)

@@ -57,6 +57,8 @@ class _SweepHost(msgspec.Struct):
     python: str = ""
     gpus: list[str] = msgspec.field(default_factory=list)
     frameworks: dict[str, str] = msgspec.field(default_factory=dict)
+    driver_version: str = ""  # NVIDIA's, from NVML where the recording gpumon had it
+    cuda_driver_version: str = ""
 
 
 def side(inp: Input) -> Side:
@@ -126,6 +128,10 @@ def _host_env(h: _SweepHost) -> dict[str, str]:
     if h.mem_total:
         env["memory"] = nbytes(h.mem_total)
     env["GPUs"] = ", ".join(h.gpus) if h.gpus else "none listed"
+    if h.driver_version:
+        env["NVIDIA driver"] = h.driver_version
+    if h.cuda_driver_version:
+        env["CUDA (driver's newest)"] = h.cuda_driver_version
     if h.python:
         env["Python (monitor)"] = h.python
     for name, version in sorted(h.frameworks.items()):

@@ -55,9 +55,11 @@ async def test_a_recorded_0_31_1_crash_reproduces_from_its_script(tmp_path, gpum
     k = int(re.search(r"reproduced (\d)/5", result.out)[1])  # type: ignore[index]
     assert k >= 3, result.out
     assert f"SIGSEGV ×{k}" in result.out and "95% Wilson interval" in result.out
+    assert "# recorded: SIGSEGV" in text
     (rec,) = runs_file.read(folder)[0]
     assert rec.script == "repro.py" and rec.inside and rec.runs == 5 and rec.reproduced == k
     assert rec.signals.count("SIGSEGV") == k and len(rec.exit_codes) == 5
+    assert rec.recorded == "SIGSEGV" and rec.same_as_recorded == k
     assert rec.framework == "mlx 0.31.1" and rec.build == "cpu"
     assert rec.session_id.startswith(folder.name.rsplit("-", 1)[1])
     assert json.loads((tmp_path / "r.json").read_text())["reproduced"] == k

@@ -56,14 +56,19 @@ def test_the_summary_line_counts_signals_and_gives_an_interval() -> None:
     s = Summary(runs)
     assert s.reproduced == 3 and s.counted == 4
     assert s.line() == "reproduced 3/5 (SIGSEGV ×2, hang ×1); 95% Wilson interval 23%–88% of runs"
+    assert s.same_as("SIGSEGV") == 2 and s.same_as(None) == 0
+    assert "(SIGSEGV ×2, hang ×1; 2 ended as recorded, SIGSEGV);" in s.line("SIGSEGV")
+    assert "(SIGSEGV ×2, as recorded)" in Summary(runs[:2]).line("SIGSEGV")
 
 
 def test_the_header_is_read_back() -> None:
     h = read_header((GOLDEN / "sweep-mlx-0.31.1.repro.py.golden").read_text())
     assert (h.framework, h.version, h.build) == ("mlx", "0.31.1", "cpu")
     assert h.session_id == "553fbe8ba2ac" and h.seconds == 5.1
-    assert h.pin == "mlx@0.31.1"
+    assert h.pin == "mlx@0.31.1" and h.recorded == "SIGSEGV"
     assert read_header("print(1)\n").pin is None
+    clean = read_header((GOLDEN / "torch-cpu.repro.py.golden").read_text())
+    assert clean.recorded is None and clean.pin == "torch@2.13.0" and clean.build == "cpu"
 
 
 def script(tmp_path, body: str, name: str = "s.py"):
