@@ -17,6 +17,10 @@ from gpumon import events as ev
 from gpumon.latency import hist_percentile, merge
 
 WARMUP = 0.3  # seconds after a (re)configuration whose samples are not measured
+# A crash this soon after the change that began its run is reported as following that change
+# ("0.23 s after threads 8→1"), not as a crash of the new configuration alone: a shrink or a
+# policy switch is itself a code path (threads exiting, streams torn down) that can crash.
+ATTRIBUTION_WINDOW = 2.0  # seconds
 
 
 @dataclass
@@ -45,6 +49,10 @@ class Run:
     stalled: bool = False  # the worker stopped answering (a hang) during this run
     threads_failed: int = 0  # worker threads that died of a Python-level error
     end_t: float | None = None
+    crash_id: str = ""
+    # The command that began this run ("threads 8→1", "policy shared"); "" for a run that
+    # began with its process.
+    began_with: str = ""
 
     @property
     def key(self) -> tuple[str, str, str, str, str, int, str, int]:
@@ -62,6 +70,16 @@ class Run:
     @property
     def ops_per_s(self) -> float:
         return self.ops / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def attribution(self) -> str | None:
+        """`0.23 s after threads 8→1` when the crash followed the change that began the run
+        within ATTRIBUTION_WINDOW; None otherwise."""
+        if not (self.crashed and self.began_with and self.crash_after is not None):
+            return None
+        if self.crash_after > ATTRIBUTION_WINDOW:
+            return None
+        return f"{self.crash_after:.2f} s after {self.began_with}"
 
     @property
     def flops(self) -> float:
@@ -164,6 +182,7 @@ class _PoolTrack:
     policy: str = ""  # the configuration a stall without samples is a run of
     workload: str = ""
     threads: int = 0
+    change: str = ""  # the command that began the coming run, as Run.began_with
 
 
 def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
@@ -196,6 +215,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             tr.dtype,
             getattr(e, "threads", 0) or tr.threads,
             start_t=tr.changed_t or e.t,
+            began_with=tr.change,
         )
         tr.last = r
         out.append(r)
@@ -209,7 +229,9 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             tr.policy = e.policy or tr.policy  # what the worker resolved a default to
             close(tr, e.t)
             tr.changed_t = e.t
+            tr.change = ""
         elif isinstance(e, ev.Control) and tr is not None and e.ok:
+            before = tr.threads
             if e.config is not None:
                 tr.size, tr.dtype = e.config.size or tr.size, e.config.dtype or tr.dtype
                 tr.policy, tr.workload = e.config.policy or tr.policy, e.config.workload
@@ -217,6 +239,11 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             if isinstance(e.command, control.RECONFIGURING):
                 close(tr, e.t)
                 tr.changed_t = e.t
+                tr.change = (
+                    f"threads {before}→{tr.threads}"
+                    if isinstance(e.command, control.SetThreads)
+                    else control.describe(e.command)
+                )
         elif isinstance(e, ev.Sample) and tr is not None:
             if tr.dead:
                 continue
@@ -246,7 +273,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             r = tr.run
             if r is None:  # died before its first sample: still a run of its configuration
                 r = begin(tr, pool, e, e.backend or tr.backend, e.device or tr.device)
-            r.crashed, r.crash_signal = True, how
+            r.crashed, r.crash_signal, r.crash_id = True, how, e.crash_id
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
             tr.dead = True
@@ -274,3 +301,8 @@ def cells(all_runs: Iterable[Run]) -> list[Cell]:
     for r in all_runs:
         grouped.setdefault(r.key, []).append(r)
     return [Cell(v) for _k, v in sorted(grouped.items(), key=lambda kv: kv[0])]
+
+
+def attributions(all_runs: Iterable[Run]) -> dict[str, str]:
+    """crash_id → `0.23 s after threads 8→1`, for crashes that followed a change closely."""
+    return {r.crash_id: a for r in all_runs if r.crash_id and (a := r.attribution) is not None}

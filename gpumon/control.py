@@ -12,6 +12,9 @@ from typing import Union
 
 import msgspec
 
+from gpumon.fmt import plural
+from gpumon.spec import PoolConfig, parse_key, validate_size, validate_threads
+
 
 class Command(msgspec.Struct, tag_field="op", frozen=True, kw_only=True, omit_defaults=True):
     pass
@@ -75,3 +78,24 @@ def describe(cmd: Command) -> str:
             return "workload " + " ".join(parts) if parts else "workload"
         case _:
             return op(cmd)
+
+
+def remembered(config: PoolConfig, cmd: PoolCommand) -> tuple[PoolConfig, str] | None:
+    """A command to a pool with no worker (crashed, stopped, failed) that its next start can
+    carry out: the config it will start with and how to say so; None for the others. Values
+    are checked as the command line checks them (a SpecError is one line)."""
+    replace = msgspec.structs.replace
+    match cmd:
+        case SetThreads(threads=n):
+            return replace(config, threads=validate_threads(n)), f"with {plural(n, 'thread')}"
+        case SetPolicy(policy=p):
+            return replace(config, policy=str(parse_key("policy", p))), f"with policy {p}"
+        case SetWorkload(workload=w, size=s, dtype=d):
+            later = replace(
+                config,
+                workload=str(parse_key("workload", w)) if w else config.workload,
+                size=validate_size(s) if s else config.size,
+                dtype=str(parse_key("dtype", d)) if d else config.dtype,
+            )
+            return later, f"with {later.workload} {later.size or ''} {later.dtype or ''}".rstrip()
+    return None

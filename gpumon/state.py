@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from gpumon import control
 from gpumon import events as ev
-from gpumon.crash.model import CrashReport
+from gpumon.crash.model import CrashReport, with_thread_names
 from gpumon.spec import PoolConfig
 
 HISTORY = 1200  # samples kept per pool: 2 minutes at 10/s
@@ -39,7 +39,9 @@ class Evidence:
 
     @property
     def python(self) -> CrashReport | None:
-        return self.report("faulthandler")
+        """faulthandler's Python stacks, their threads named from the native stacks."""
+        python = self.report("faulthandler")
+        return with_thread_names(python, self.native) if python is not None else None
 
     def text(self, kind: str) -> str:
         for a in reversed(self.artifacts):

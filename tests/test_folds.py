@@ -166,3 +166,39 @@ def test_state_takes_the_config_a_control_carries() -> None:
     assert s.pools["p"].config == after and s.pools["p"].policy == "locked"
     s.apply(ev.RecordingStopped(t=2, reason="No space left on device"))
     assert s.recording_stopped is not None
+
+
+def threads_to(t: float, n: int) -> ev.Event:
+    return ev.Control(
+        t=t,
+        pool="p",
+        command=control.SetThreads(threads=n),
+        config=PoolConfig(name="p", backend="fault", threads=n, policy="per-thread"),
+    )
+
+
+ATTRIBUTION = [
+    (
+        "a crash 0.23 s after a shrink follows it",
+        threads_to(1.0, 1),
+        1.23,
+        "0.23 s after threads 2→1",
+    ),
+    ("a crash long after the change is the configuration's own", threads_to(1.0, 1), 3.5, None),
+    ("a crash of a run that began with its process follows no change", None, 0.6, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "crash_t", "expected"), [c[1:] for c in ATTRIBUTION], ids=[c[0] for c in ATTRIBUTION]
+)
+def test_a_crash_is_attributed_to_the_change_just_before_it(
+    change: ev.Event | None, crash_t: float, expected: str | None
+) -> None:
+    events = [starting(0), ready(0.1), *samples(0.2, 0.9)]
+    if change is not None:
+        events.append(change)
+    events.append(crash(crash_t))
+    runs = analysis.runs(events)
+    assert runs[-1].crashed and runs[-1].attribution == expected
+    assert analysis.attributions(runs) == ({f"c{crash_t}": expected} if expected else {})

@@ -285,11 +285,13 @@ def _thread(number: int, inner: str) -> Thread:
         if opening != -1:
             name = tail[opening + 1 : -1]
     lwp = _LWP.search(inner) or _PROCESS.search(inner)
-    if lwp is None and (pt := _PTHREAD.match(inner)) is not None:
-        ident: int | None = parse_hex(pt.group(1))
+    pt = _PTHREAD.match(inner)
+    handle = parse_hex(pt.group(1)) if pt is not None else None
+    if lwp is None and handle is not None:
+        ident: int | None = handle
     else:
         ident = int(lwp.group(1)) if lwp else None
-    return Thread(index=number, id=ident, name=name or None)
+    return Thread(index=number, id=ident, name=name or None, pthread=handle)
 
 
 def _apply_header(

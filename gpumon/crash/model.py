@@ -43,6 +43,9 @@ class Thread(msgspec.Struct, kw_only=True, omit_defaults=True):
     # Frames the source listed after the last one kept: a summary of a huge dump keeps the
     # first frames of each thread and only counts the rest, so memory stays bounded.
     frames_omitted: int = 0
+    # The pthread handle where the source gives it beside the OS id (gdb's `Thread 0x7f..
+    # (LWP 12)`): faulthandler names threads by this handle, so it joins the two dumps.
+    pthread: int | None = None
 
 
 class BinaryImage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -104,3 +107,19 @@ class CrashReport(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class CrashParseError(ValueError):
     """The input is not a crash report gpumon can read; the message is one user-facing line."""
+
+
+def with_thread_names(python: CrashReport, native: CrashReport | None) -> CrashReport:
+    """The faulthandler dump with its threads named as the native report names them (Python
+    before 3.14 prints only the pthread handle; gdb prints handle, LWP and name). The report
+    given is not changed; it is returned as it is when there is nothing to add."""
+    if native is None:
+        return python
+    names = {t.pthread: t.name for t in native.threads if t.pthread is not None and t.name}
+    if not names or all(t.name or t.id not in names for t in python.threads):
+        return python
+    threads = [
+        t if t.name or t.id not in names else msgspec.structs.replace(t, name=names[t.id])
+        for t in python.threads
+    ]
+    return msgspec.structs.replace(python, threads=threads)

@@ -127,13 +127,18 @@ def more_line(hidden: int) -> str:
     return f"     ... {hidden} more frame{'s' if hidden != 1 else ''}"
 
 
-def stack_lines(thread: Thread, limit: int | None = None, *, fold: bool = True) -> list[str]:
+def stack_lines(
+    thread: Thread, limit: int | None = None, *, fold: bool = True, elide: bool = False
+) -> list[str]:
     """The thread's frames as plain lines (folded unless `fold=False`), at most `limit`
-    entries; a final line says how many were left out."""
+    entries; a final line says how many were left out. `elide` shortens very long symbols in
+    the middle (their template arguments), for summaries."""
     keep = first_interesting(thread) if thread.crashed else None
     items = fold_frames(thread.frames, fold=fold, keep=keep)
     shown = items if limit is None else items[:limit]
-    lines = [f"     {it.text()}" if isinstance(it, Fold) else frame_line(it) for it in shown]
+    lines = [
+        f"     {it.text()}" if isinstance(it, Fold) else frame_line(it, elide=elide) for it in shown
+    ]
     hidden = hidden_count(items[len(shown) :], thread)
     if hidden:
         lines.append(more_line(hidden))
@@ -238,9 +243,14 @@ def evidence_threads(report: CrashReport) -> list[Thread]:
 
 
 def markdown_summary(
-    report: CrashReport, python: CrashReport | None = None, *, full: bool = False
+    report: CrashReport,
+    python: CrashReport | None = None,
+    *,
+    full: bool = False,
+    elide: bool = False,
 ) -> str:
-    """The same summary as Markdown (for the evidence report exporter)."""
+    """The same summary as Markdown (for the evidence report exporter); `elide` shortens long
+    C++ symbols in the middle, as a report read in a browser needs."""
     out = [f"**Verdict:** {sanitize.line(verdict(report, python))}", ""]
     out += [f"- **{label}:** {sanitize.line(value)}" for label, value in header_facts(report)]
     if report.warnings:
@@ -251,10 +261,13 @@ def markdown_summary(
     for t in ordered_threads(report):
         if t is crashed or full:
             out += ["", f"**{thread_title(t, report)}**", ""]
-            out += sanitize.md_code("\n".join(stack_lines(t, fold=not full) or ["(no frames)"]))
+            lines = stack_lines(t, fold=not full, elide=elide)
+            out += sanitize.md_code("\n".join(lines or ["(no frames)"]))
         elif id(t) in in_driver:
             out += ["", f"**{thread_title(t, report)}** (driver frames)", ""]
-            out += sanitize.md_code("\n".join(frame_line(f) for f in t.frames if f.kind == DRIVER))
+            out += sanitize.md_code(
+                "\n".join(frame_line(f, elide=elide) for f in t.frames if f.kind == DRIVER)
+            )
         else:
             others.append(f"- {thread_summary(t, report)}")
     if others:
@@ -264,6 +277,6 @@ def markdown_summary(
         body: list[str] = []
         for t in ordered_threads(python):
             body.append(thread_title(t, python))
-            body += stack_lines(t, fold=not full)
+            body += stack_lines(t, fold=not full, elide=elide)
         out += sanitize.md_code("\n".join(body))
     return "\n".join(out) + "\n"

@@ -27,7 +27,7 @@ def render(session: LoadedSession, fmt: str, redactor: Redactor | None = None) -
 
         text = export_csv(session)
     else:
-        from gpumon.session.export_md import export_md
+        from gpumon.session.markdown import export_md
 
         text = export_md(session)
     # Whatever the log carried (worker output, crash text, names), the file is inert when it

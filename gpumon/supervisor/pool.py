@@ -21,15 +21,14 @@ import msgspec
 
 from gpumon import events as ev
 from gpumon import layout, protocol
-from gpumon.control import PoolCommand, Restart, SetPolicy, SetThreads, SetWorkload, Stop
+from gpumon.control import PoolCommand, Restart, Stop, remembered
 from gpumon.envs import EnvError
-from gpumon.fmt import plural
-from gpumon.spec import PoolConfig, parse_key, validate_size, validate_threads
+from gpumon.spec import PoolConfig
 from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
 from gpumon.supervisor.backoff import RestartPolicy
 from gpumon.supervisor.channel import timeout_for
 from gpumon.supervisor.gpu_memory import GpuMemory
-from gpumon.supervisor.process import WorkerProcess, spawn
+from gpumon.supervisor.process import WorkerProcess, spawn, spawn_fix
 
 STARTING, RUNNING, PAUSED, CRASHED, RESTARTING, STOPPING, STOPPED, FAILED = (
     "starting",
@@ -46,27 +45,6 @@ DEAD = (CRASHED, RESTARTING, FAILED, STOPPED)
 STOP_TIMEOUT = 15.0
 
 __all__ = ["Pool", "RestartPolicy", "WorkerProcess"]
-
-
-def remembered(config: PoolConfig, cmd: PoolCommand) -> tuple[PoolConfig, str] | None:
-    """A command to a pool with no worker (crashed, stopped, failed) that its next start can
-    carry out: the config it will start with and how to say so; None for the others. Values
-    are checked as the command line checks them (a SpecError is one line)."""
-    replace = msgspec.structs.replace
-    match cmd:
-        case SetThreads(threads=n):
-            return replace(config, threads=validate_threads(n)), f"with {plural(n, 'thread')}"
-        case SetPolicy(policy=p):
-            return replace(config, policy=str(parse_key("policy", p))), f"with policy {p}"
-        case SetWorkload(workload=w, size=s, dtype=d):
-            later = replace(
-                config,
-                workload=str(parse_key("workload", w)) if w else config.workload,
-                size=validate_size(s) if s else config.size,
-                dtype=str(parse_key("dtype", d)) if d else config.dtype,
-            )
-            return later, f"with {later.workload} {later.size or ''} {later.dtype or ''}".rstrip()
-    return None
 
 
 class Pool:
@@ -136,7 +114,7 @@ class Pool:
             python = interp.python if interp.isolated else None
             self.worker = await spawn(self.config, artifacts, plan, self._noise, python)
         except OSError as e:
-            self._fail(f"could not start the worker process: {e.strerror or e}", _fix_for(e))
+            self._fail(f"could not start the worker process: {e.strerror or e}", spawn_fix(e))
             return
         self.worker.env = interp.env
         self._task = asyncio.create_task(self._supervise(self.worker), name=f"pool {self.name}")
@@ -466,15 +444,3 @@ def _own_file(w: WorkerProcess, path: str) -> Path | None:
     except (ValueError, OSError):
         return None
     return p
-
-
-def _fix_for(e: OSError) -> str:
-    import errno
-
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "free some disk space (the session folder needs room for artifacts)"
-    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-        return "choose a writable --session-dir"
-    if e.errno == errno.ENOENT:
-        return "check the interpreter path (python=PATH) and the Python install"
-    return "check the Python install"

@@ -215,3 +215,16 @@ def _write_private(path: Path, data: bytes) -> None:
 def _open_private(path: Path) -> contextlib.AbstractContextManager:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, layout.FILE_MODE)
     return os.fdopen(fd, "ab")
+
+
+def spawn_fix(e: OSError) -> str:
+    """What to do about a worker process that could not be spawned."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some disk space (the session folder needs room for artifacts)"
+    if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return "choose a writable --session-dir"
+    if e.errno == errno.ENOENT:
+        return "check the interpreter path (python=PATH) and the Python install"
+    return "check the Python install"

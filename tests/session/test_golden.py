@@ -104,6 +104,6 @@ def test_md_evidence_for_a_gdb_crash() -> None:
     md = render(load(FIXTURES / "fault-gdb"), "md")
     assert "**Verdict:** SIGABRT" in md
     assert '"fault_worker-0"' in md and "CRASHED" in md  # crashed thread first, by name
-    assert "Time to first crash" in md and "1 / 1" in md
+    assert "Time to first crash" in md and "1/1 (21%–100%)" in md  # with its Wilson interval
     assert "`artifacts/fault-1/native-stacks.txt` — native" in md
     assert "**File:** artifacts/fault-1/native-stacks.txt" in md  # relative, not /tmp/...
