@@ -13,6 +13,7 @@ refused: a log is untrusted input.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from gpumon import control
@@ -37,6 +38,11 @@ from gpumon.spec import (
 MLX_PER_THREAD_DEFAULT_STREAMS = (0, 31, 2)
 MLX_UNSAFE_STREAM = (0, 32, 0)
 
+# gpumon logs a command when the worker's acknowledgement is read; a worker that died just
+# after acknowledging one (a grow that kills it within milliseconds) can have its crash logged
+# first. A thread-count command logged this soon after the crash, before the pool's next start,
+# was acknowledged by the dead worker: the script replays it at the crash's offset, and says so.
+LATE_ACK_S = 0.5
 MIN_EXTRA_S = 5.0  # a crashing run gets twice its recorded lifetime, and at least this more
 START_CRASH_S = 5.0  # a pool that died before it was ready: run this long
 
@@ -123,16 +129,31 @@ class _Process:
     controls: list[ev.Control] = field(default_factory=list)
     crash: ev.Crash | None = None
     end_t: float | None = None  # when it stopped (or was asked to), for a clean one
+    late: list[ev.Control] = field(default_factory=list)  # see LATE_ACK_S
 
 
 def _process_of(events: list[ev.Event], crash: ev.Crash) -> _Process:
     """The crashed worker: the pool's last start before the crash, and the ready event with
     the crash's pid (none when it died before it was ready)."""
     p = _Process(crash.pool)
+    after = False
     for e in events:
         if e is crash:
-            break
+            after = True
+            continue
         if getattr(e, "pool", None) != crash.pool:
+            continue
+        if after:
+            if isinstance(e, ev.PoolStarting | ev.PoolRestart | ev.PoolStopped | ev.PoolFailed):
+                break
+            if (
+                isinstance(e, ev.Control)
+                and e.ok
+                and isinstance(e.command, control.SetThreads)
+                and e.t - crash.t <= LATE_ACK_S
+                and p.ready is not None
+            ):
+                p.late.append(e)
             continue
         if isinstance(e, ev.PoolStarting):
             p.starting, p.ready, p.controls = e, None, []
@@ -229,6 +250,9 @@ def plan(events: list[ev.Event], session_name: str, crash_id: str | None = None)
     if crash is not None:  # what the worker itself said it ran when it died
         r.policy, r.workload = crash.policy or r.policy, crash.workload or r.workload
     facts = _crash_facts(crash, r.begin, r.origin) if crash is not None else None
+    if facts is not None and r.late_threads is not None:
+        # The crash event took the thread count gpumon knew of; the worker had acknowledged more.
+        facts = dataclasses.replace(facts, threads=r.late_threads)
     if facts is None:
         assert p.end_t is not None
         seconds = max(1.0, p.end_t - r.begin)
@@ -275,6 +299,7 @@ class _Replay:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stop_t: float | None = None  # when gpumon asked the crashed worker to stop
+    late_threads: int | None = None  # a thread count acknowledged just before the death
 
 
 def _replay(p: _Process) -> _Replay:
@@ -310,6 +335,17 @@ def _replay(p: _Process) -> _Replay:
             r.begin, r.steps = c.t, [Step(0.0, threads)]
         elif isinstance(c.command, control.Pause):
             r.notes.append(f"the pool was paused at {at}; the script does not pause")
+    if p.crash is not None and r.stop_t is None:
+        for c in p.late:
+            assert isinstance(c.command, control.SetThreads)
+            n = c.config.threads if c.config is not None else c.command.threads
+            r.steps.append(Step(p.crash.t - r.begin, n))
+            r.late_threads = n
+            r.notes.append(
+                f"the command to {plural(n, 'thread')} was logged {c.t - p.crash.t:.2f} s after "
+                "the crash (gpumon logs a command when the acknowledgement is read, and this "
+                "worker died right after acknowledging it); the script grows at the crash's offset"
+            )
     if skipped:
         r.notes.insert(
             0,

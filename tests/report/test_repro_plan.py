@@ -119,6 +119,38 @@ def test_grow_and_shrink_steps_are_replayed_at_their_offsets() -> None:
     assert p.seconds == pytest.approx(9.2)
 
 
+def test_a_grow_acknowledged_just_before_the_death_but_logged_after_it_is_replayed() -> None:
+    # The worker died within milliseconds of acknowledging 1 -> 2 threads; gpumon read the
+    # death first, so the crash event says 1 thread and the command is logged after it.
+    events = [
+        start(),
+        starting(1.0),
+        ready(2.0),
+        crash(3.0, threads=1),
+        ctl(3.01, control.SetThreads(threads=2), threads(CFG, 2)),
+        ev.PoolStopped(t=3.2, pool=POOL),
+    ]
+    p = plan(events, "s")
+    assert p.steps == (Step(0.0, 1), Step(1.0, 2))
+    assert p.crash is not None and p.crash.threads == 2
+    assert "logged 0.01 s after the crash" in p.notes[0]
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        # a command well after the crash is one for the next start (gpumon remembers it)
+        [ctl(4.0, control.SetThreads(threads=2), threads(CFG, 2))],
+        # a command after the pool restarted belongs to the next process
+        [starting(3.1), ctl(3.2, control.SetThreads(threads=2), threads(CFG, 2))],
+    ],
+)
+def test_commands_after_the_death_are_not_the_dead_workers(later) -> None:
+    events = [start(), starting(1.0), ready(2.0), crash(3.0, threads=1), *later]
+    p = plan(events, "s")
+    assert p.steps == (Step(0.0, 1),) and p.notes == ()
+
+
 def test_a_policy_change_starts_the_replay_and_says_what_came_before() -> None:
     events = [
         start(),
