@@ -78,6 +78,9 @@ def build(
     """`repro`: the script's text, or None when none could be made (`notes` say why)."""
     top = layout.safe_name(session.folder.name)
     members = _folder_members(session.folder)
+    own = _member(members, REPRO)
+    if own is not None:
+        own.what += _verified(session.folder, own.data)
     members.append(Member(REPORT, report_md.encode(), "the Markdown evidence report, made now"))
     if repro is not None and _member(members, REPRO) is None:
         members.append(Member(REPRO, repro.encode(), "the repro script, made now (unverified)"))
@@ -144,6 +147,21 @@ def _describe(rel: str, data: bytes) -> Member:
         return Member(rel, data, "the repro script kept in the session folder")
     binary = b"\0" in data[:8192]
     return Member(rel, data, "evidence recorded with the session", not binary, artifact=True)
+
+
+def _verified(folder: Path, script: bytes) -> str:
+    """What repro-runs.jsonl says of exactly this script (by its sha256), for the manifest."""
+    import hashlib
+
+    from gpumon.report.runs_file import read
+
+    digest = hashlib.sha256(script).hexdigest()
+    counts = [r for r in read(folder)[0] if r.sha256 == digest]
+    if not counts:
+        return "; not verified by gpumon repro"
+    last = counts[-1]
+    how = f" ({last.recorded} as recorded: {last.same_as_recorded})" if last.recorded else ""
+    return f"; gpumon repro reproduced it {last.reproduced}/{last.runs}{how}"
 
 
 def _member(members: list[Member], name: str) -> Member | None:

@@ -254,3 +254,23 @@ def test_a_bundle_can_go_to_a_pipe(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert zipfile.is_zipfile(io.BytesIO(out.stdout))
     assert b"wrote stdout:" in out.stderr
+
+
+def test_the_manifest_says_whether_the_kept_script_was_verified(gpumon, tmp_path) -> None:
+    import sys
+
+    folder = tmp_path / "s"
+    shutil.copytree(SESSIONS / "fault-off", folder)
+    script = folder / "repro.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
+    assert gpumon("repro", script, "--runs", 2, "--python", sys.executable).code == 0
+
+    def manifest() -> str:
+        out = tmp_path / "b.zip"
+        assert gpumon("export", folder, "-f", "bundle", "-o", out, "--force").code == 0
+        with zipfile.ZipFile(out) as z:
+            return z.read("s/MANIFEST.txt").decode()
+
+    assert "kept in the session folder; gpumon repro reproduced it 2/2" in manifest()
+    script.write_text(script.read_text() + "# edited after the count\n")
+    assert "kept in the session folder; not verified by gpumon repro" in manifest()
