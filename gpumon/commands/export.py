@@ -1,4 +1,4 @@
-"""`gpumon export LOG --format csv|json|md [--redact] [-o PATH]`.
+"""`gpumon export LOG --format csv|json|md|repro|bundle [--redact] [-o PATH]`.
 
 LOG is a session.jsonl, a session folder, `latest`, or the start of a session id (or folder name)
 under the sessions dir (gpumon.session.sessions.resolve_log). Output goes to stdout unless -o
@@ -8,16 +8,30 @@ Exit 0 when the export was written — also for a log that lost a torn last line
 lines, whose warnings go to stderr (and into the md/json export), because a log cut short by a
 killed monitor is exactly the one worth exporting; `--strict` makes those warnings fatal.
 Exit 1 for a log that cannot be read at all, or an output that cannot be written.
+
+`repro` (a standalone script) and `bundle` (a zip) are built by gpumon.report. A bundle is
+binary, so it goes to a file (default `<session folder name>.zip` here) and never replaces an
+existing one without --force: a redacted bundle silently overwritten by an unredacted one is
+exactly the mistake that must not happen before an upload. `-o -` writes it to a pipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from typing import TYPE_CHECKING
 
+from gpumon import sanitize
 from gpumon.commands.options import add_session_dir_argument
 from gpumon.exit_codes import ExitCode
+from gpumon.report import REPORT_FORMATS
 from gpumon.session.export import FORMATS
+
+if TYPE_CHECKING:  # the parser imports this module: the work is imported in run()
+    from gpumon.session.log import LoadedSession
+    from gpumon.session.redact import Redactor
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -29,10 +43,28 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format",
         "-f",
-        choices=FORMATS,
+        choices=(*FORMATS, *REPORT_FORMATS),
         default="md",
         help="md: evidence report (default); csv: one row per sample; json: one "
-        "bundle with every event and the crash artifacts inlined",
+        "bundle with every event and the crash artifacts inlined; repro: a standalone script "
+        "that reproduces the first crash (gpumon repro runs it); bundle: a zip to attach",
+    )
+    p.add_argument(
+        "--crash",
+        metavar="ID",
+        default=None,
+        help="repro/bundle: the crash the script reproduces (default: the first crash of an "
+        "MLX or torch pool)",
+    )
+    p.add_argument(
+        "--max-size",
+        metavar="MIB",
+        type=_mebibytes,
+        default=10.0,
+        help="bundle: the zip's size budget in MiB (default 10)",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="bundle: replace an existing zip at the output path"
     )
     p.add_argument(
         "--redact",
@@ -49,6 +81,16 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="fail (exit 1) if the log had unreadable lines instead of warning",
     )
     add_session_dir_argument(p)
+
+
+def _mebibytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MiB") from None
+    if not 0.01 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text} MiB is out of range; use 0.01..100000")
+    return value
 
 
 def _fail(message: str) -> int:
@@ -71,7 +113,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpumon export: warning: {redactor.text(w) if redactor else w}", file=sys.stderr)
     if session.warnings and args.strict:
         return _fail(f"{len(session.warnings)} warning(s) and --strict: nothing written")
-    text = render(session, args.format, redactor)
+    if args.format == "bundle":
+        return _bundle(args, session, redactor)
+    if args.format == "repro":
+        from gpumon.report.repro import ReproError, repro_for
+
+        name = os.path.basename(args.output) if args.output not in (None, "-") else "repro.py"
+        try:
+            repro = repro_for(session, args.crash, name)
+        except ReproError as e:
+            return _fail(sanitize.line(str(e)))
+        if repro.note:
+            print(f"gpumon export: note: {repro.note}", file=sys.stderr)
+        text = repro.redacted(redactor) if redactor is not None else repro.text
+    else:
+        text = render(session, args.format, redactor)
     if args.output in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -81,4 +137,64 @@ def run(args: argparse.Namespace) -> int:
             f.write(text)
     except OSError as e:
         return _fail(f"cannot write {args.output}: {e.strerror or e}")
+    return ExitCode.OK
+
+
+def _bundle(args: argparse.Namespace, session: LoadedSession, redactor: Redactor | None) -> int:
+    """Write the zip; one line says where, how big, and what was changed to fit."""
+    from pathlib import Path
+
+    from gpumon import layout
+    from gpumon.fmt import nbytes
+    from gpumon.report import bundle
+    from gpumon.report.repro import ReproError, repro_for
+    from gpumon.session.export import render
+
+    red = redactor
+    out = args.output or f"{layout.safe_name(session.folder.name)}.zip"
+    if out == "-" and sys.stdout.isatty():
+        return _fail("a bundle is a zip file: give -o FILE.zip (or pipe -o - into a file)")
+    if out != "-" and os.path.lexists(out) and not args.force:
+        return _fail(f"{out} exists: give --force to replace it, or another -o")
+    notes: list[str] = []
+    try:
+        repro = repro_for(session, args.crash)
+        text: str | None = repro.text
+        if repro.note:
+            notes.append(f"repro.py: {repro.note}.")
+    except ReproError as e:
+        text = None
+        notes.append(f"no repro.py: {sanitize.line(str(e))}.")
+    budget = int(args.max_size * 1024 * 1024)
+    b = bundle.build(
+        session,
+        report_md=render(session, "md", red),
+        repro=text,
+        notes=notes,
+        redactor=red,
+        max_bytes=budget,
+    )
+    if out == "-":
+        sys.stdout.buffer.write(b.data)
+        sys.stdout.flush()
+    else:
+        tmp = f"{out}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(b.data)
+            os.replace(tmp, out)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return _fail(f"cannot write {out}: {e.strerror or e}")
+    where = "stdout" if out == "-" else str(Path(out))
+    print(
+        f"gpumon export: wrote {sanitize.line(where)}: {nbytes(len(b.data))} "
+        f"({len(b.data)} bytes) of a {nbytes(budget)} budget, {len(b.members) + 1} files"
+        + (", redacted" if red is not None else ""),
+        file=sys.stderr if out == "-" else sys.stdout,
+    )
+    for line in bundle.summary(b):
+        print(f"gpumon export: {line}", file=sys.stderr)
     return ExitCode.OK
