@@ -66,7 +66,7 @@ def test_bash_accepts_the_script_and_it_names_every_subcommand(bash_script: Path
         ("gpumon pipe --pool torch:c", ["cuda", "cpu"]),
         ("gpumon doctor --pool ml", ["mlx", "mlx:gpu", "mlx:cpu", "mlx:metal", "mlx:cuda"]),
         ("gpumon export lat", ["latest"]),
-        ("gpumon export x --format ", ["md", "csv", "json", "repro", "bundle"]),
+        ("gpumon export x --format ", ["md", "csv", "json", "repro", "bundle", "issue"]),
         ("gpumon completion ", ["bash", "zsh"]),
         ("gpumon pipe --cou", ["--count"]),
     ],

@@ -47,14 +47,22 @@ def configure(p: argparse.ArgumentParser) -> None:
         default="md",
         help="md: evidence report (default); csv: one row per sample; json: one "
         "bundle with every event and the crash artifacts inlined; repro: a standalone script "
-        "that reproduces the first crash (gpumon repro runs it); bundle: a zip to attach",
+        "that reproduces the first crash (gpumon repro runs it); bundle: a zip to attach; "
+        "issue: a skeleton of an upstream issue in MLX's or PyTorch's template (--for)",
+    )
+    p.add_argument(
+        "--for",
+        dest="project",
+        choices=("mlx", "torch"),
+        default=None,
+        help="issue: whose issue template to fill",
     )
     p.add_argument(
         "--crash",
         metavar="ID",
         default=None,
-        help="repro/bundle: the crash the script reproduces (default: the first crash of an "
-        "MLX or torch pool)",
+        help="repro/bundle/issue: the crash it is about (default: the first crash of an MLX or "
+        "torch pool; for an issue, of the largest signature of that framework)",
     )
     p.add_argument(
         "--max-size",
@@ -115,7 +123,16 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{len(session.warnings)} warning(s) and --strict: nothing written")
     if args.format == "bundle":
         return _bundle(args, session, redactor)
-    if args.format == "repro":
+    if args.format == "issue":
+        from gpumon.report.issue import IssueError, issue_for
+
+        if args.project is None:
+            return _fail("-f issue needs --for mlx or --for torch (whose template to fill)")
+        try:
+            text = issue_for(session, args.project, args.crash, redactor)
+        except IssueError as e:
+            return _fail(str(e))
+    elif args.format == "repro":
         from gpumon.report.repro import ReproError, repro_for
 
         name = os.path.basename(args.output) if args.output not in (None, "-") else "repro.py"

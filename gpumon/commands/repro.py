@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from gpumon import __version__, sanitize
-    from gpumon.report import repro_python, repro_run, runs_file
+    from gpumon.report import repro_python, repro_run
     from gpumon.report.script_header import read_header
+    from gpumon.session import repro_runs as runs_file
     from gpumon.session.times import utc_iso
 
     script = Path(args.script)

@@ -153,7 +153,7 @@ def _verified(folder: Path, script: bytes) -> str:
     """What repro-runs.jsonl says of exactly this script (by its sha256), for the manifest."""
     import hashlib
 
-    from gpumon.report.runs_file import read
+    from gpumon.session.repro_runs import read
 
     digest = hashlib.sha256(script).hexdigest()
     counts = [r for r in read(folder)[0] if r.sha256 == digest]

@@ -19,7 +19,7 @@ import pytest
 
 from gpumon import events as ev
 from gpumon.control import SetThreads
-from gpumon.report import runs_file
+from gpumon.session import repro_runs as runs_file
 from tests.conftest import wait_for
 
 from .conftest import record

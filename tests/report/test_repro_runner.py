@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
-from gpumon.report import runs_file
 from gpumon.report.repro_run import Summary, outcome
 from gpumon.report.script_header import read_header
+from gpumon.session import repro_runs as runs_file
 
 from .conftest import GOLDEN, SESSIONS
 

@@ -120,3 +120,45 @@ def test_chart_labels_cannot_break_out_of_their_quotes() -> None:
     out = blocks.xychart('a "b" `c`', "x", ["1", "2"], "y", [[1.0, 2.0]])
     assert "title \"a 'b' 'c'\"" in "\n".join(out)
     assert out[-2] == "    line [1, 2]" and "0 --> 3" in out[-3]
+
+
+def test_verified_counts_of_this_sessions_script_are_in_the_findings(tmp_path) -> None:
+    import shutil
+
+    from gpumon.session import repro_runs
+
+    folder = tmp_path / "h200-mlx-shrink"
+    shutil.copytree(FIXTURES / "h200-mlx-shrink", folder)
+    sid = load(folder).start.session_id
+
+    def record(session_id: str, reproduced: int) -> repro_runs.ReproRunRecord:
+        return repro_runs.ReproRunRecord(
+            script="repro.py",
+            sha256="ab" * 32,
+            session_id=session_id,
+            runs=5,
+            reproduced=reproduced,
+            signals=["SIGABRT"] * reproduced + [None] * (5 - reproduced),
+            exit_codes=[None] * reproduced + [0] * (5 - reproduced),
+            outcomes=["signal"] * reproduced + ["clean"] * (5 - reproduced),
+            run_seconds=[1.0] * 5,
+            recorded="SIGABRT",
+            same_as_recorded=reproduced,
+            timeout_s=30,
+            python="/usr/bin/python3",
+            framework="mlx 0.32.4",
+            build="cuda",
+            started_utc="2026-12-02T08:00:00.000Z",
+            seconds=5.0,
+        )
+
+    repro_runs.append(folder, record(sid, 3))
+    repro_runs.append(folder, record("another-session", 5))
+    with open(repro_runs.runs_path(folder), "a", encoding="utf-8") as f:
+        f.write('{"torn": \n')
+    findings = _section(render(load(folder), "md"), "Findings")
+    assert (
+        "reproduced 3/5 (SIGABRT ×3, as recorded; Wilson 95% 23%–88%) by repro.py "
+        "(sha256 abababababab…) under mlx 0.32.4 (cuda)" in findings
+    )
+    assert "5/5" not in findings  # another session's script is not this session's evidence

@@ -12,6 +12,7 @@ from gpumon import events as ev
 from gpumon import stats
 from gpumon.facts import CellFacts
 from gpumon.fmt import plural
+from gpumon.session import repro_runs
 from gpumon.session.markdown.context import Context, Signature
 
 
@@ -32,6 +33,8 @@ def section(ctx: Context) -> list[str]:
         )
     for label, cells in _by_series(ctx).items():
         lines.append(_series_line(label, cells))
+    for rec in repro_runs.of_session(ctx.s.folder, ctx.s.start.session_id):
+        lines.append(f"The standalone script (`gpumon repro`): {repro_runs.summary(rec)}.")
     hangs = sum(1 for e in ctx.s.events if isinstance(e, ev.Stall))
     if hangs:
         lines.append(f"{plural(hangs, 'hang')} (a worker stopped answering): see Stalls.")

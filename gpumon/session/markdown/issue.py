@@ -151,7 +151,7 @@ def _facts(ctx: Context, sig: Signature, rec: CrashRecord) -> list[str]:
         name = f' "{thread.name}"' if thread.name else ""
         top = _top_frames(report)
         lines.append(
-            f"- gpumon: crashed thread{sanitize.md_cell(name)}; top frames: "
+            f"- gpumon: top frames of the crashed thread{sanitize.md_cell(name)}: "
             + ", ".join(sanitize.md_inline_code(f) for f in top)
             + f" ({report.format})."
         )

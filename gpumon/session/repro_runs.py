@@ -82,3 +82,38 @@ def read(folder: Path) -> tuple[list[ReproRunRecord], int]:
         except (msgspec.DecodeError, msgspec.ValidationError):
             bad += 1
     return out, bad
+
+
+def summary(rec: ReproRunRecord) -> str:
+    """`reproduced 5/5 (SIGSEGV ×5, as recorded; Wilson 95% 57%–100%) by repro.py (sha256
+    cc291b6e4f0a…) under mlx 0.31.1 (cpu), 2026-12-02T08:10:14.678Z`: one count, for reports."""
+    from collections import Counter
+
+    from gpumon import sanitize, stats
+
+    how: Counter[str] = Counter()
+    for signal, code, outcome in zip(rec.signals, rec.exit_codes, rec.outcomes, strict=False):
+        if outcome in ("signal", "hang", "raised"):
+            how[signal or ("hang" if outcome == "hang" else f"exit {code}")] += 1
+    parts = [", ".join(f"{k} ×{n}" for k, n in sorted(how.items()))]
+    if rec.recorded and rec.reproduced:
+        same = rec.same_as_recorded
+        parts[0] += ", as recorded" if same == rec.reproduced else f"; {same} as recorded"
+    lo, hi = stats.wilson(rec.reproduced, rec.runs)
+    parts.append(f"Wilson 95% {lo:.0%}–{hi:.0%}")
+    name = rec.script if rec.inside else os.path.basename(rec.script)
+    under = (
+        f" under {rec.framework}" + (f" ({rec.build})" if rec.build else "")
+        if rec.framework
+        else ""
+    )
+    return sanitize.line(
+        f"reproduced {rec.reproduced}/{rec.runs} ({'; '.join(p for p in parts if p)}) by "
+        f"{name} (sha256 {rec.sha256[:12]}…){under}, {rec.started_utc}"
+    )
+
+
+def of_session(folder: Path, session_id: str) -> list[ReproRunRecord]:
+    """The counts made for this session's scripts (a script copied in from elsewhere that names
+    another session is not this session's evidence)."""
+    return [r for r in read(folder)[0] if r.session_id in ("", session_id)]
