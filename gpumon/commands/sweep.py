@@ -157,7 +157,10 @@ async def _sweep(
         with progress:
             task = progress.add_task("sweep", total=len(cells))
             session.bus.subscribe(_show_env_builds(progress, task))
-            for pool, pol, n, rep in cells:
+            for pool, swept, n, rep in cells:
+                # --policies sweeps over policies; otherwise a pool keeps its own policy= key
+                # (or --policy, already applied to it), and None is the framework's default.
+                pol = swept if args.policies else pool.policy
                 label = f"{pool.name} {pol or 'default policy'} {n} thr" + (
                     f" #{rep + 1}" if args.repeat > 1 else ""
                 )

@@ -32,7 +32,7 @@ def test_sweep_of_real_cpu_pools(tmp_path: Path) -> None:
         "--pool",
         "mlx:cpu",
         "--pool",
-        "torch:cpu",
+        "torch:cpu,policy=locked",  # a pool's own policy= holds in a sweep without --policies
         "--size",
         "64",
         "--threads",
@@ -65,6 +65,8 @@ def test_sweep_of_real_cpu_pools(tmp_path: Path) -> None:
         assert c["hangs"] == 0 and c["stop_crashes"] == 0 and len(c["run_details"]) == 2
         assert c["version"]  # the version the worker imported
     assert cells[("mlx:cpu", 1)]["mem_peak_bytes"]  # MLX's allocator figures
+    assert {c["policy"] for c in cells.values() if c["pool"] == "torch:cpu"} == {"locked"}
+    assert {c["policy"] for c in cells.values() if c["pool"] == "mlx:cpu"} == {"per-thread"}
     # the sweep was recorded like any session, and the log agrees with the JSON
     (log,) = (tmp_path / "sessions").glob("*/session.jsonl")
     s = load(log)
