@@ -53,6 +53,9 @@ class Run:
     # The command that began this run ("threads 8→1", "policy shared"); "" for a run that
     # began with its process.
     began_with: str = ""
+    # A command the worker had not acknowledged when it died, and how long before it was sent.
+    in_flight: str = ""
+    in_flight_for: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str, str, int, str, int]:
@@ -75,6 +78,9 @@ class Run:
     def attribution(self) -> str | None:
         """`0.23 s after threads 8→1` when the crash followed the change that began the run
         within ATTRIBUTION_WINDOW; None otherwise."""
+        if self.crashed and self.in_flight and self.in_flight_for is not None:
+            sent = f"{self.in_flight_for:.2f} s after {self.in_flight} was sent"
+            return f"{sent}, not yet acknowledged"
         if not (self.crashed and self.began_with and self.crash_after is not None):
             return None
         if self.crash_after > ATTRIBUTION_WINDOW:
@@ -274,6 +280,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             if r is None:  # died before its first sample: still a run of its configuration
                 r = begin(tr, pool, e, e.backend or tr.backend, e.device or tr.device)
             r.crashed, r.crash_signal, r.crash_id = True, how, e.crash_id
+            r.in_flight, r.in_flight_for = e.in_flight, e.in_flight_for
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
             tr.dead = True

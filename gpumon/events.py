@@ -214,6 +214,10 @@ class Crash(Event, tag="crash", kw_only=True):
     # interpreter shutdown) | starting: before it reported ready
     during: str = "run"
     artifacts_dir: str = ""  # the dead process's own folder: every artifact comes from there
+    # A command sent to the worker that it had not acknowledged when it died ("threads 1→2"),
+    # and how long before the death it was sent: the worker may have begun carrying it out.
+    in_flight: str = ""
+    in_flight_for: float | None = None  # seconds
 
 
 class Artifact(Event, kw_only=True):

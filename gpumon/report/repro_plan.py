@@ -14,6 +14,7 @@ refused: a log is untrusted input.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from gpumon import control
@@ -38,11 +39,14 @@ from gpumon.spec import (
 MLX_PER_THREAD_DEFAULT_STREAMS = (0, 31, 2)
 MLX_UNSAFE_STREAM = (0, 32, 0)
 
-# gpumon logs a command when the worker's acknowledgement is read; a worker that died just
-# after acknowledging one (a grow that kills it within milliseconds) can have its crash logged
-# first. A thread-count command logged this soon after the crash, before the pool's next start,
-# was acknowledged by the dead worker: the script replays it at the crash's offset, and says so.
+# Logs recorded before the monitor published a Control as its Ack was read: a worker that died
+# just after acknowledging a command (a grow that kills it within milliseconds) could have its
+# crash logged first. A thread-count command logged this soon after the crash, before the
+# pool's next start, was acknowledged by the dead worker: the script replays it at the crash's
+# offset, and says so. Newer logs have the Control first, or `Crash.in_flight` when the worker
+# died before acknowledging.
 LATE_ACK_S = 0.5
+_IN_FLIGHT_THREADS = re.compile(r"threads \d+→(\d+)")
 MIN_EXTRA_S = 5.0  # a crashing run gets twice its recorded lifetime, and at least this more
 START_CRASH_S = 5.0  # a pool that died before it was ready: run this long
 
@@ -335,6 +339,16 @@ def _replay(p: _Process) -> _Replay:
             r.begin, r.steps = c.t, [Step(0.0, threads)]
         elif isinstance(c.command, control.Pause):
             r.notes.append(f"the pool was paused at {at}; the script does not pause")
+    if p.crash is not None and r.stop_t is None and p.crash.in_flight_for is not None:
+        grow = _IN_FLIGHT_THREADS.fullmatch(p.crash.in_flight)
+        if grow is not None:
+            n, sent = int(grow.group(1)), p.crash.t - p.crash.in_flight_for
+            r.steps.append(Step(max(0.0, sent - r.begin), n))
+            r.late_threads = n
+            r.notes.append(
+                f"the worker died {p.crash.in_flight_for:.2f} s after gpumon sent it "
+                f"{p.crash.in_flight}, before acknowledging it; the script grows when it was sent"
+            )
     if p.crash is not None and r.stop_t is None:
         for c in p.late:
             assert isinstance(c.command, control.SetThreads)

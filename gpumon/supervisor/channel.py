@@ -76,6 +76,7 @@ class Channel:
         self.gap = 0.0  # the silence before the latest message, in seconds
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[protocol.Ack | None]] = {}
+        self._on_ack: dict[int, Callable[[protocol.Ack], None]] = {}
 
     async def messages(self) -> AsyncIterator[msgspec.Struct]:
         """Decoded messages until the worker (and gdb) close the socket."""
@@ -102,6 +103,10 @@ class Channel:
                 self._garbage(line)
                 continue
             if isinstance(msg, protocol.Ack):
+                # Before the next line is read: a death the command caused comes after its Ack
+                # on the socket, and the events must keep that order.
+                if (hook := self._on_ack.pop(msg.id, None)) is not None:
+                    hook(msg)
                 fut = self._pending.pop(msg.id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(msg)
@@ -114,21 +119,31 @@ class Channel:
         if text := self.noise.add(line, time.monotonic()):
             self.on_noise(text)
 
-    async def request(self, cmd: WorkerCommand, timeout: float) -> protocol.Ack | str:
-        """Send a command and wait for its Ack; a str says why there is none."""
+    async def request(
+        self,
+        cmd: WorkerCommand,
+        timeout: float,
+        on_ack: Callable[[protocol.Ack], None] | None = None,
+    ) -> protocol.Ack | str:
+        """Send a command and wait for its Ack; a str says why there is none. `on_ack` runs
+        as the Ack is read, before any message the worker sent after it is handled."""
         cid = next(self._ids)
         fut: asyncio.Future[protocol.Ack | None] = asyncio.get_running_loop().create_future()
         self._pending[cid] = fut
+        if on_ack is not None:
+            self._on_ack[cid] = on_ack
         try:
             self.writer.write(protocol.encode(protocol.Request(id=cid, command=cmd)))
             await self.writer.drain()
         except (ConnectionError, OSError):
             self._pending.pop(cid, None)
+            self._on_ack.pop(cid, None)
             return "worker is gone"
         try:
             ack = await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
             self._pending.pop(cid, None)
+            self._on_ack.pop(cid, None)
             return f"no answer from the worker in {timeout:.0f} s (stalled?)"
         return ack if ack is not None else "worker died before answering"
 
@@ -138,3 +153,4 @@ class Channel:
             if not fut.done():
                 fut.set_result(None)
         self._pending.clear()
+        self._on_ack.clear()

@@ -21,7 +21,7 @@ import msgspec
 
 from gpumon import events as ev
 from gpumon import layout, protocol
-from gpumon.control import PoolCommand, Restart, Stop, remembered
+from gpumon.control import PoolCommand, Restart, SetThreads, Stop, describe, remembered
 from gpumon.envs import EnvError
 from gpumon.spec import PoolConfig
 from gpumon.supervisor import backoff, capture, evidence, interpreter, stall
@@ -73,6 +73,8 @@ class Pool:
         self.stop_requested = False
         self.stalled = False
         self.crash_id: str | None = None
+        # The command sent to the worker and not yet acknowledged, with when it was sent.
+        self._in_flight: tuple[str, float] | None = None
         self.failure: ev.PoolFailed | None = None  # why it could not start, the last time
         self.exited = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -231,12 +233,28 @@ class Pool:
             return self._control(cmd, True, f"pool is {self.state}; it will start {what}", source)
         if w is None or self.state not in (*ALIVE, STOPPING) or w.proc.returncode is not None:
             return self._control(cmd, False, f"pool {self.name} is {self.state}", source)
-        answer = await w.channel.request(cmd, timeout_for(cmd, self.state == STARTING))
+        answered: list[ev.Control] = []
+        self._in_flight = (self._describe(cmd), time.monotonic())
+
+        def on_ack(a: protocol.Ack) -> None:
+            # Taken and published as the Ack is read: a crash the change caused at once (a
+            # grow that kills) is then recorded at the new thread count, after its Control.
+            if a.ok:
+                self._track(a.state)
+            answered.append(self._control(cmd, a.ok, a.detail, source))
+
+        try:
+            answer = await w.channel.request(cmd, timeout_for(cmd, self.state == STARTING), on_ack)
+        finally:
+            self._in_flight = None
         if isinstance(answer, str):
             return self._control(cmd, False, answer, source)
-        if answer.ok:
-            self._track(answer.state)
-        return self._control(cmd, answer.ok, answer.detail, source)
+        return answered[0]
+
+    def _describe(self, cmd: PoolCommand) -> str:
+        if isinstance(cmd, SetThreads):
+            return f"threads {self.config.threads}→{cmd.threads}"
+        return describe(cmd)
 
     def _track(self, st: protocol.WorkerState) -> None:
         self.config = msgspec.structs.replace(
@@ -380,6 +398,8 @@ class Pool:
                 crash_number=self.crashes,
                 during=during,
                 artifacts_dir=str(w.artifacts),
+                in_flight=self._in_flight[0] if self._in_flight else "",
+                in_flight_for=time.monotonic() - self._in_flight[1] if self._in_flight else None,
             )
         )
 

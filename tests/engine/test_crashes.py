@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gpumon import analysis
 from gpumon import events as ev
 from gpumon.control import SetThreads
 from gpumon.state import SessionState
@@ -198,3 +199,27 @@ async def test_a_stall_under_gdb_gets_a_native_snapshot(artifacts) -> None:
     assert native, [a.note for a in s.of(ev.StallArtifact)]
     assert native[0].report is not None and len(native[0].report.threads) >= 3
     assert Path(native[0].path).name == "native-snapshot-1.txt"
+
+
+@pytest.mark.parametrize("native", ["off", pytest.param("gdb", marks=needs_gdb)])
+async def test_a_grow_that_kills_at_once_is_logged_before_its_crash(artifacts, native) -> None:
+    # The fault fires on the first op after the pool grows to 2 threads: the worker's Ack and
+    # its death are microseconds apart. The log must keep the worker's order (the command,
+    # then the crash) and the crash must carry the thread count it died at.
+    s = await crash_once(f"fault,native={native},fault-rate=1000000,fault-at-threads=2", artifacts)
+    (crash_at,) = [i for i, e in enumerate(s.events) if isinstance(e, ev.Crash)]
+    crash = s.events[crash_at]
+    assert isinstance(crash, ev.Crash)
+    acked = [
+        i
+        for i, e in enumerate(s.events)
+        if isinstance(e, ev.Control) and isinstance(e.command, SetThreads) and e.ok
+    ]
+    if acked:  # the Ack came first: its Control is logged first, the crash at the new count
+        assert acked[0] < crash_at and crash.threads == 2 and not crash.in_flight
+    else:  # it died first: the crash says what was in flight, and when it was sent
+        assert crash.in_flight == "threads 1→2" and 0 <= (crash.in_flight_for or -1) < 5
+        runs = analysis.runs(s.events)
+        assert analysis.attributions(runs)[crash.crash_id].endswith(
+            "after threads 1→2 was sent, not yet acknowledged"
+        )
