@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,12 @@ class TorchBackend(Backend):
     name = "torch"
 
     def setup(self) -> DeviceChoice:
+        if self.config.intra_op:
+            # torch.set_num_threads below binds the calling thread's OpenMP team only: worker
+            # threads still ran MKL's sgemm on an OpenMP team of one per core, 10-1000x slower
+            # at 64x64 on a busy 2-core machine. The environment, read at import, binds them all.
+            for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, str(self.config.intra_op))
         try:
             import torch
         except ImportError as e:
