@@ -5,10 +5,11 @@
 A long-lived process that, for each cell it is sent ({"workload", "size", "dtype", "threads",
 "warmup", "seconds"}), starts that many threads, each building its inputs the way the pool's
 backend does and then calling the op inline in a `while` loop with one list increment to count
-it — what anyone would write to measure throughput — and answers {"ops", "seconds"} for the
-measured window. Nothing of gpumon's runs here: no timer, no sampler, no socket. The `generate`
-workload's model classes are imported from gpumon because they *are* the workload's definition
-(the same decoder either side), not its measuring.
+it — what anyone would write to measure throughput — and answers {"ops", "seconds", "cpu_s"}
+for the measured window (cpu_s: this process's CPU time in it, all threads). Nothing of
+gpumon's runs here: no timer, no sampler, no socket. The `generate` workload's model classes
+are imported from gpumon because they *are* the workload's definition (the same decoder on
+either side), not its measuring.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from typing import Any
 
 
-def torch_cell(device: str, cell: dict[str, Any]) -> tuple[list[int], Any]:
+def torch_cell(device: str, cell: dict[str, Any]) -> tuple[list[Any], Any]:
     import torch
 
     dev = torch.device("cuda:0" if device == "cuda" else device)
@@ -63,7 +64,7 @@ def _torch_body(
             counts[i] += 1
 
 
-def mlx_cell(device: str, cell: dict[str, Any]) -> tuple[list[int], Any]:
+def mlx_cell(device: str, cell: dict[str, Any]) -> tuple[list[Any], Any]:
     import mlx.core as mx
 
     dev = mx.gpu if device in ("gpu", "cuda", "metal") else mx.cpu
@@ -100,7 +101,7 @@ def _mlx_body(mx: Any, dev: Any, cell: dict, i: int, ready: Any, stop: list, cou
             mx.clear_streams()  # as gpumon's threads do: MLX 0.32 aborts at exit otherwise
 
 
-def _run(cell: dict, body: Any) -> tuple[list[int], Any]:
+def _run(cell: dict, body: Any) -> tuple[list[Any], Any]:
     threads = cell["threads"]
     counts = [0] * threads
     stop = [False]
@@ -113,13 +114,13 @@ def _run(cell: dict, body: Any) -> tuple[list[int], Any]:
         t.start()
     ready.wait()
     time.sleep(cell["warmup"])
-    c0, t0 = sum(counts), time.perf_counter()
+    c0, t0, cpu0 = sum(counts), time.perf_counter(), time.process_time()
     time.sleep(cell["seconds"])
-    c1, t1 = sum(counts), time.perf_counter()
+    c1, t1, cpu1 = sum(counts), time.perf_counter(), time.process_time()
     stop[0] = True
     for t in ts:
         t.join()
-    return [c1 - c0], t1 - t0
+    return [c1 - c0, cpu1 - cpu0], t1 - t0
 
 
 INTRA_OP = [0]
@@ -136,8 +137,8 @@ def main() -> int:
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         cell = json.loads(line)
-        (ops,), seconds = run(device, cell)
-        print(json.dumps({"ops": ops, "seconds": seconds}), flush=True)
+        (ops, cpu), seconds = run(device, cell)
+        print(json.dumps({"ops": ops, "seconds": seconds, "cpu_s": cpu}), flush=True)
     return 0
 
 

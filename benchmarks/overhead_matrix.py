@@ -18,8 +18,11 @@ a cell reports the median ratio, its range, and each side's run-to-run spread (m
 
 What the paused pool and the monitor spend while the bare side runs is measured too
 (`idle_cpu_percent`): it is charged to the bare side, so it bounds how much the pairing flatters
-the pool. torch pools run with intra-op=1 on the CPU (bare side: torch.set_num_threads(1)) so
-threads x intra-op threads do not oversubscribe the cores and the op has one size.
+the pool. On a machine shared with other jobs wall-clock rates swing by tens of percent, so each
+cell also reports ops per CPU-second (`cpu_ratio_median`: pool = worker + monitor processes,
+bare = its process), which time stolen by neighbours does not move. torch pools run with
+intra-op=1 on the CPU (both sides: OMP_NUM_THREADS=MKL_NUM_THREADS=1) so threads x intra-op
+threads do not oversubscribe the cores and the op has one size.
 """
 
 from __future__ import annotations
@@ -93,12 +96,13 @@ class Bare:
             raise SystemExit(f"bare loop died (exit {self.proc.wait()})")
         return json.loads(line)
 
-    async def run(self, cell: dict[str, Any], warmup: float, seconds: float) -> float:
+    async def run(self, cell: dict[str, Any], warmup: float, seconds: float) -> tuple[float, float]:
+        """(ops per wall second, ops per CPU second of the bare process)."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(cell | {"warmup": warmup, "seconds": seconds}) + "\n")
         self.proc.stdin.flush()
         r = await asyncio.to_thread(self._read)
-        return r["ops"] / r["seconds"]
+        return r["ops"] / r["seconds"], r["ops"] / r["cpu_s"] if r["cpu_s"] else 0.0
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -144,19 +148,28 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             if not r.ok:
                 raise SystemExit(f"{c}: {r.detail}")
 
-        async def pool_run(cell: dict[str, Any]) -> float:
+        split: list[tuple[float, float]] = []  # (worker, monitor) CPU % during pool runs
+
+        def cpu_of(procs: list[Any]) -> float:
+            return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+        async def pool_run(cell: dict[str, Any]) -> tuple[float, float]:
+            """(ops per worker-clock second, ops per CPU second of worker + monitor)."""
             await cmd(Resume())
             start = time.time() + args.warmup
-            await asyncio.sleep(args.warmup + args.seconds + 0.25)
+            await asyncio.sleep(args.warmup)
+            c0, w0, t0 = cpu_of([me, worker]), cpu_of([worker]), time.monotonic()
+            await asyncio.sleep(args.seconds)
+            c1, w1, t1 = cpu_of([me, worker]), cpu_of([worker]), time.monotonic()
+            split.append(((w1 - w0) / (t1 - t0) * 100, (c1 - c0 - w1 + w0) / (t1 - t0) * 100))
+            await asyncio.sleep(0.25)  # the window's last sample
             await cmd(Pause())
             mine = [s for s in samples if s.t - s.interval >= start and s.state == "running"]
             mine = mine[: max(1, round(args.seconds / 0.1))]
             ops = sum(s.total_ops for s in mine)
             secs = sum(s.interval for s in mine)
-            return ops / secs if secs else 0.0
-
-        def cpu_of(procs: list[Any]) -> float:
-            return sum(sum(p.cpu_times()[:2]) for p in procs)
+            rate = ops / secs if secs else 0.0
+            return rate, rate * args.seconds / (c1 - c0) if c1 > c0 else 0.0
 
         await cmd(Pause())
         for cell in cells(args):
@@ -164,19 +177,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 SetWorkload(workload=cell["workload"], size=cell["size"], dtype=cell["dtype"])
             )
             await cmd(SetThreads(threads=cell["threads"]))
-            pairs, idle = [], []
+            pairs, cpu_pairs, idle = [], [], []
+            split.clear()
             for k in range(args.pairs):
                 order = ("bare", "pool") if k % 2 == 0 else ("pool", "bare")
                 got: dict[str, float] = {}
+                per_cpu: dict[str, float] = {}
                 for side in order:
                     if side == "bare":
                         c0, t0 = cpu_of([me, worker]), time.monotonic()
-                        got[side] = await bare.run(cell, args.warmup, args.seconds)
+                        got[side], per_cpu[side] = await bare.run(cell, args.warmup, args.seconds)
                         idle.append((cpu_of([me, worker]) - c0) / (time.monotonic() - t0) * 100)
                     else:
-                        got[side] = await pool_run(cell)
+                        got[side], per_cpu[side] = await pool_run(cell)
                 pairs.append(got)
+                cpu_pairs.append(per_cpu)
             ratios = [p["pool"] / p["bare"] for p in pairs if p["bare"]]
+            cpu_ratios = [p["pool"] / p["bare"] for p in cpu_pairs if p["bare"]]
             row = cell | {
                 "bare_ops_per_s": [round(p["bare"], 2) for p in pairs],
                 "pool_ops_per_s": [round(p["pool"], 2) for p in pairs],
@@ -185,6 +202,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "bare_spread": _spread([p["bare"] for p in pairs]),
                 "pool_spread": _spread([p["pool"] for p in pairs]),
                 "idle_cpu_percent": round(statistics.median(idle), 2),
+                # Ops per CPU-second, pool (worker + monitor processes) over bare: what gpumon
+                # costs in CPU, blind to time stolen by other jobs (not to GIL waits).
+                "cpu_ratios": [round(r, 4) for r in cpu_ratios],
+                "cpu_ratio_median": round(statistics.median(cpu_ratios), 4),
+                "pool_worker_cpu_percent": round(statistics.median(w for w, _ in split), 1),
+                "pool_monitor_cpu_percent": round(statistics.median(m for _, m in split), 1),
             }
             out.append(row)
             print(_line(row), file=sys.stderr, flush=True)
@@ -210,7 +233,9 @@ def _line(r: dict[str, Any]) -> str:
     return (
         f"{r['workload']:8} {r['size']:5} x{r['threads']:<3} ratio {r['ratio_median']:.4f} "
         f"[{lo:.3f}-{hi:.3f}]  bare {bare:10.1f} (spread {r['bare_spread']:.1%})  "
-        f"pool {pool:10.1f} (spread {r['pool_spread']:.1%})  idle {r['idle_cpu_percent']:.1f}%"
+        f"pool {pool:10.1f} (spread {r['pool_spread']:.1%})  idle {r['idle_cpu_percent']:.1f}%  "
+        f"per-CPU ratio {r['cpu_ratio_median']:.4f} (worker {r['pool_worker_cpu_percent']}%, "
+        f"monitor {r['pool_monitor_cpu_percent']}%)"
     )
 
 
