@@ -61,6 +61,8 @@ def one(mode: str, ops: int, args: argparse.Namespace, tmp: Path) -> dict:
         str(args.size),
         "--workload",
         args.workload,
+        "--gpumon",
+        str(args.gpumon),
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
@@ -77,10 +79,11 @@ def main() -> int:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--workload", default="matmul")
     p.add_argument("--json", type=Path, help="also write the result here")
+    p.add_argument("--gpumon", type=Path, default=HERE.parent, help="checkout to measure")
     args = p.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("callgrind_ops: valgrind is not installed")
-    result: dict = {"config": vars(args) | {"json": str(args.json)}}
+    result: dict = {"config": {k: str(v) for k, v in vars(args).items()}}
     with tempfile.TemporaryDirectory(prefix="gpumon-cg-") as d:
         tmp = Path(d)
         per_op = {}

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# `--gpumon PATH` measures another checkout's runtime (the "before" of a change).
+_at = sys.argv.index("--gpumon") if "--gpumon" in sys.argv else -1
+sys.path.insert(0, sys.argv[_at + 1] if _at >= 0 else str(ROOT))
 
 from gpumon.spec import parse_pool  # noqa: E402
 from gpumon.worker.backends import load  # noqa: E402
@@ -192,6 +194,7 @@ def main() -> int:
     p.add_argument("--ops", type=int, default=0, help="run a fixed op count instead (callgrind)")
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--mode", choices=("both", "bare", "pool"), default="both")
+    p.add_argument("--gpumon", default=str(ROOT), help="checkout whose gpumon to measure")
     args = p.parse_args()
     backend, wl = make_backend(args)
     rows = []
