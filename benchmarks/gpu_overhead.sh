@@ -6,7 +6,9 @@
 #   OUT=results/ bash benchmarks/gpu_overhead.sh
 # Needs gpumon importable from this checkout, torch with CUDA, and mlx[cuda] for the MLX rows;
 # a backend that is missing fails its own step only. PAIRS, SECONDS_PER_RUN and THREADS override
-# the defaults; PEER_PYTHON (a python with nvitop) adds the peer comparison with NVML.
+# the defaults; PEER_PYTHON (a python with nvitop) adds the peer comparison with NVML;
+# CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512 / 16-256, 1/2/4/16 threads,
+# generate 256: about 8 more minutes).
 set -u
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
@@ -21,6 +23,14 @@ $py "$here/overhead_matrix.py" --backend torch --device cuda "${common[@]}" \
 echo "=== overhead mlx gpu"
 $py "$here/overhead_matrix.py" --backend mlx --device gpu "${common[@]}" \
   --json "$OUT/overhead-matrix-mlx-gpu.json" > /dev/null
+if [ -n "${CPU_MATRIX:-}" ]; then
+  # The CPU matrix on a quiet many-core host (the 2-core VM is too shared to resolve 1%).
+  for b in torch mlx; do
+    echo "=== overhead $b cpu matrix"
+    $py "$here/overhead_matrix.py" --backend $b --device cpu --pairs "${PAIRS:-5}" \
+      --seconds 1 --warmup 0.4 --json "$OUT/overhead-matrix-$b-cpu.json" > /dev/null
+  done
+fi
 if [ -n "${PEER_PYTHON:-}" ]; then
   echo "=== peer (nvitop) at 10 Hz with NVML"
   $py "$here/peer.py" --peer-python "$PEER_PYTHON" --seconds 10 --repeats 3 \
