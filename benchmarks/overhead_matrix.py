@@ -86,6 +86,11 @@ class Bare:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            # A session of its own, as gpumon gives each worker: with autogroup scheduling
+            # (Linux's default) a session is one scheduling group, so on a busy machine a
+            # loop sharing the benchmark's session got a fraction of the CPU the pool's worker
+            # got, and loaded runs measured the pool 1.5-4x "faster" than the bare loop.
+            start_new_session=True,
         )
         self._read()  # ready: the framework is imported
 
