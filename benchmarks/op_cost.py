@@ -122,7 +122,7 @@ def run_bare(backend: Backend, wl: Workload, threads: int, seconds: float, ops: 
         t.start()
     ready.wait()
     time.sleep(0.2)  # as the pool side: past the first ops
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     c0 = sum(counts)
     if ops:
         while sum(counts) - c0 < ops:
@@ -130,10 +130,11 @@ def run_bare(backend: Backend, wl: Workload, threads: int, seconds: float, ops: 
     else:
         time.sleep(seconds)
     elapsed, done = time.perf_counter() - t0, sum(counts) - c0
+    cpu = time.process_time() - cpu0
     stop[0] = True
     for t in ts:
         t.join()
-    return {"ops": done, "seconds": elapsed, "ops_all": sum(counts)}
+    return {"ops": done, "seconds": elapsed, "cpu_s": cpu, "ops_all": sum(counts)}
 
 
 def drain() -> tuple[Channel, subprocess.Popen]:
@@ -155,7 +156,7 @@ def run_pool(backend: Backend, wl: Workload, threads: int, seconds: float, ops: 
     base = rt.ops_total
     stop = threading.Event()
     samples = [0]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
 
     def watch() -> None:
         if ops:
@@ -175,13 +176,19 @@ def run_pool(backend: Backend, wl: Workload, threads: int, seconds: float, ops: 
     chan.send = counting_send  # type: ignore[method-assign]
     threading.Thread(target=watch, daemon=True).start()
     rt.run_sampler(stop)  # its last sample holds the ops up to now
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     done = rt.ops_total - base
     rt.stop()
     rt.sample(0.0)  # the ops finished while stopping, for the instruction count per op
     chan.sock.close()
     sink.wait(5)
-    return {"ops": done, "seconds": elapsed, "samples": samples[0], "ops_all": rt.ops_total}
+    return {
+        "ops": done,
+        "seconds": elapsed,
+        "cpu_s": cpu,
+        "samples": samples[0],
+        "ops_all": rt.ops_total,
+    }
 
 
 def main() -> int:
@@ -207,9 +214,13 @@ def main() -> int:
         for r in row.values():
             # Wall time per op across all threads; with 1 thread it is the op's own period.
             r["ns_per_op"] = r["seconds"] / r["ops"] * 1e9 * args.threads if r["ops"] else None
+            # CPU of the whole process (worker threads and, on the pool side, the sampler) per
+            # op: what neighbours stealing the cores do not change.
+            r["cpu_ns_per_op"] = r["cpu_s"] / r["ops"] * 1e9 if r["ops"] else None
         if len(row) == 2:
             row["added_ns_per_op"] = row["pool"]["ns_per_op"] - row["bare"]["ns_per_op"]
             row["ratio"] = row["bare"]["ns_per_op"] / row["pool"]["ns_per_op"]
+            row["cpu_ratio"] = row["bare"]["cpu_ns_per_op"] / row["pool"]["cpu_ns_per_op"]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     out: dict[str, Any] = {"config": vars(args), "python": platform.python_version(), "rows": rows}
@@ -220,6 +231,9 @@ def main() -> int:
         out["added_ns_per_op_range"] = [min(added), max(added)]
         out["ratio_median"] = statistics.median(ratios)
         out["ratio_range"] = [min(ratios), max(ratios)]
+        cpu = [r["cpu_ratio"] for r in rows]
+        out["cpu_ratio_median"] = statistics.median(cpu)
+        out["cpu_ratio_range"] = [min(cpu), max(cpu)]
     print(json.dumps(out))
     return 0
 
