@@ -19,9 +19,5 @@ $py -m gpumon sweep --pool torch:cuda --pool mlx:gpu --threads "${THREADS:-1,2,4
   --json "$OUT/sweep.json" --session-dir "$OUT/sessions"
 echo "sweep exit status: $?"
 
-step overhead
-$py benchmarks/overhead.py --backend torch --device cuda --size 4096 --dtype bfloat16 \
-  --threads 1 --seconds 4 --pairs 3 | tail -1 > "$OUT/overhead-torch-cuda.json"
-$py benchmarks/overhead.py --backend mlx --device gpu --size 4096 --dtype bfloat16 \
-  --threads 1 --seconds 4 --pairs 3 | tail -1 > "$OUT/overhead-mlx-gpu.json"
-cat "$OUT"/overhead-*.json
+step overhead: pool vs bare loop at 1 thread, 4096 and 256 bf16 and generate
+OUT="$OUT" PYTHON="$py" bash "$(dirname "$0")/gpu_overhead.sh"

@@ -93,16 +93,19 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     reader, writer = await asyncio.open_unix_connection(sock=parent, limit=1 << 20)
     channel = Channel(reader, writer, lambda text: None)
     w = WorkerProcess(proc, channel, tmp, capture.NativePlan("none", "bench"), pid=proc.pid)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     async for msg in channel.messages():
         pool._handle(w, msg)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     await proc.wait()
     bus.publish(ev.SessionEnd(reason="benchmark"))
     return {
         "messages": count,
         "seconds": round(elapsed, 3),
         "messages_per_s": round(count / elapsed),
+        # Per CPU-second of the monitor process: what the wall rate would be on an idle core,
+        # and not moved by other jobs on a shared machine.
+        "messages_per_cpu_s": round(count / cpu),
         "recording": bool(args.record),
         "rss_mib": {k: round(v / (1 << 20), 1) for k, v in marks.items()},
         "log_bytes": rec.bytes if rec is not None else 0,

@@ -97,6 +97,9 @@ def baseline(args: argparse.Namespace) -> float:
         capture_output=True,
         text=True,
         timeout=600,
+        # Its own session, as gpumon's worker has: one scheduling group each under autogroup
+        # (see overhead_matrix.py), so a busy machine cannot favour either side.
+        start_new_session=True,
     )
     if out.returncode != 0:
         raise SystemExit(f"baseline failed: {out.stderr.strip().splitlines()[-1:]}")

@@ -4,8 +4,11 @@ Three kinds of thread live in a worker process:
   - `<backend>_worker-<i>`: run ops in a loop; each owns its framework state (built on itself);
   - `gpumon_control`: reads commands from the supervisor, applies them, acknowledges them;
   - the main thread (`gpumon_sampler`): every ~100 ms turns per-thread counters into a Sample.
-Counters are plain attributes written by one thread and read by the sampler: under the GIL a
-read sees a whole int, and a sample that is one op late is still a correct sample.
+A worker thread's whole record of an op is one append to its slot's list (the time since the
+end of its previous op); the sampler takes the entries and counts the ops from them, so the hot
+loop has no counter, no lock and no per-op arithmetic beyond one clock read. Appends and the
+sampler's slice-and-delete are each atomic under the GIL, so no entry is lost or counted twice.
+What each part costs per op is measured in benchmarks/op_cost.py and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,9 +61,11 @@ class Channel:
 
 @dataclass
 class Slot:
+    """One worker thread's record. Its thread only appends to `lat` (seconds per batch of
+    `sync_every` ops, one entry per batch); everything else is the sampler's."""
+
     index: int
-    ops: int = 0
-    reported: int = 0
+    ops: int = 0  # ops reported in samples so far
     lat: list[float] = field(default_factory=list)
     thread: threading.Thread | None = None
     finished: bool = False
@@ -79,6 +85,9 @@ class Runtime:
         self.paused = False
         self.stopping = False
         self.generation = 0
+        # Bumped (under cond) by every change a running thread must see: pause, stop, fewer
+        # threads, a new workload. The hot loop compares it, one attribute, before each op.
+        self.epoch = 0
         self.slots: dict[int, Slot] = {}
         self.submit_lock = threading.Lock()  # the `locked` policy's process-wide lock
         self.flop_per_op = backend.flop_per_op(workload)
@@ -94,37 +103,32 @@ class Runtime:
     def _thread_main(self, slot: Slot) -> None:
         set_current_thread_name(f"{self.backend.name}_worker-{slot.index}")
         state: Any = None
+        op: Callable[[], object] = _unbuilt
         gen = -1
+        record = slot.lat.append
+        clock = time.perf_counter
         try:
             while True:
-                # Fast path without the lock: only a pause, a stop, a resize or a new
-                # workload needs it, and those are rare next to ops (thousands a second).
-                if (
-                    self.paused
-                    or self.stopping
-                    or slot.index >= self.target
-                    or self.generation != gen
-                ):
-                    with self.cond:
-                        while self.paused and not self._must_exit(slot):
-                            self.cond.wait()
-                        if self._must_exit(slot):
-                            break
-                        wl, g = self.workload, self.generation
-                    if g != gen:
-                        state = None  # drop the old tensors before building new ones
-                        state = self.backend.new_thread_state(wl, slot.index)
-                        gen = g
-                k = wl.sync_every
-                t0 = time.perf_counter()
-                if wl.policy == "locked":
-                    with self.submit_lock:
-                        self.backend.run_ops(state, k)
-                else:
-                    self.backend.run_ops(state, k)
-                dt = time.perf_counter() - t0
-                slot.ops += k
-                slot.lat.append(dt / k)
+                with self.cond:
+                    while self.paused and not self._must_exit(slot):
+                        self.cond.wait()
+                    if self._must_exit(slot):
+                        break
+                    wl, g, epoch = self.workload, self.generation, self.epoch
+                if g != gen:
+                    state, op = None, _unbuilt  # drop the old tensors before building new ones
+                    state = self.backend.new_thread_state(wl, slot.index)
+                    op = self._op(state, wl)
+                    gen = g
+                # The hot loop. One clock read per op: an op's time runs from the end of the
+                # one before it, so the times add up to the wall time the thread spent, and
+                # they include this loop's own ~0.1 us (docs/performance.md).
+                t0 = clock()
+                while self.epoch == epoch:
+                    op()
+                    t1 = clock()
+                    record(t1 - t0)
+                    t0 = t1
         except Exception as e:  # a framework error in one thread: report it, keep the pool
             slot.error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             # The monitor first: with a full disk, writing stderr fails, and the thread must
@@ -139,6 +143,20 @@ class Runtime:
                     _to_stderr(f"gpumon worker thread {slot.index} exit: {e}")
             slot.finished = True
 
+    def _op(self, state: Any, wl: Workload) -> Callable[[], object]:
+        """This thread's op as one call without arguments, the `locked` policy's lock included
+        (the lock wait is part of what that policy costs, so it is inside the timed call)."""
+        op = self.backend.make_op(state, wl.sync_every)
+        if wl.policy != "locked":
+            return op
+        lock = self.submit_lock
+
+        def locked() -> None:
+            with lock:
+                op()
+
+        return locked
+
     def _must_exit(self, slot: Slot) -> bool:
         return self.stopping or slot.index >= self.target
 
@@ -146,9 +164,8 @@ class Runtime:
         for i in range(self.target):
             slot = self.slots.get(i)
             if slot is None or slot.finished:
-                slot = Slot(
-                    index=i, ops=slot.ops if slot else 0, reported=slot.reported if slot else 0
-                )
+                # A finished thread's entries not yet sampled carry over to its successor.
+                slot = Slot(index=i, ops=slot.ops, lat=slot.lat) if slot else Slot(index=i)
                 th = threading.Thread(
                     target=self._thread_main,
                     args=(slot,),
@@ -209,6 +226,7 @@ class Runtime:
                     self.backend.validate(self.workload, n)
                 with self.cond:
                     old, self.target = self.target, n
+                    self.epoch += 1
                     self.cond.notify_all()
                 if n > old:
                     self._start_slots()
@@ -220,6 +238,7 @@ class Runtime:
             case Pause():
                 with self.cond:
                     self.paused = True
+                    self.epoch += 1
                 return "paused"
             case Resume():
                 with self.cond:
@@ -254,29 +273,39 @@ class Runtime:
         with self.cond:
             self.workload = new
             self.generation += 1
+            self.epoch += 1
             self.flop_per_op = self.backend.flop_per_op(new)
 
     def stop(self) -> list[int]:
         with self.cond:
             self.stopping = True
             self.paused = False
+            self.epoch += 1
             self.cond.notify_all()
         return self._join_exiting(JOIN_TIMEOUT)
 
     # ---- sampling ------------------------------------------------------------------
     def sample(self, interval: float) -> Sample:
+        """One window: the ops and op times every thread recorded since the last call. The
+        work is a C-level slice, one sort and O(buckets) bisections, never a Python loop over
+        ops, so it holds the GIL for microseconds even at 100,000 ops a second."""
+        batch = self.workload.sync_every
         ops: list[int] = []
         lats: list[float] = []
         for i in sorted(self.slots):
             slot = self.slots[i]
-            done = slot.ops
+            # Read `finished` first: every entry of a thread that had finished is in the list.
+            finished = slot.finished
+            lat = slot.lat
+            n = len(lat)
+            taken = lat[:n]
+            del lat[:n]  # entries appended after len() stay for the next window
             while len(ops) <= i:
                 ops.append(0)
-            ops[i] = done - slot.reported
-            slot.reported = done
-            taken, slot.lat = slot.lat, []
-            lats.extend(taken)
-            if slot.finished and i >= self.target:
+            ops[i] = n * batch
+            slot.ops += n * batch
+            lats += taken if batch == 1 else [t / batch for t in taken]
+            if finished and i >= self.target:
                 del self.slots[i]  # its last ops are in this sample
         self.ops_total += sum(ops)
         lats.sort()
@@ -295,7 +324,7 @@ class Runtime:
             lat_p50=latency.percentile(lats, 50) if lats else None,
             lat_p99=latency.percentile(lats, 99) if lats else None,
             lat_max=lats[-1] if lats else None,
-            lat_hist=latency.histogram(lats),
+            lat_hist=latency.sorted_histogram(lats),
             mem=mem,
             mem_source=source,
         )
@@ -315,6 +344,10 @@ class Runtime:
             self.chan.send(self.sample(now - last))
             last = now
         self.chan.send(self.sample(time.monotonic() - last))  # the ops of the last window
+
+
+def _unbuilt() -> None:
+    raise AssertionError("a worker thread ran an op before building its state")
 
 
 def _to_stderr(line: str) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -226,6 +228,13 @@ class Backend(ABC):
     @abstractmethod
     def run_ops(self, state: Any, n: int) -> None:
         """Run n ops and wait until the device has finished them."""
+
+    def make_op(self, state: Any, n: int) -> Callable[[], object]:
+        """`run_ops(state, n)` as one call without arguments, made once per thread and workload.
+        The runtime calls it in its hot loop, so a backend may return something cheaper to call
+        than this method (a C-level partial, a bound method): whatever it returns must do
+        exactly what run_ops does."""
+        return functools.partial(self.run_ops, state, n)
 
     def thread_exit(self, state: Any) -> None:  # noqa: B027 - optional hook
         """Release per-thread framework state before the thread ends."""

@@ -9,6 +9,7 @@ start on the old versions whose threading bugs it exists to show.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gpumon.worker.backends import mlx_policies
@@ -213,6 +214,20 @@ class MlxBackend(Backend):
                     outs.append(h)
         # mx.eval blocks until the results exist: an op counts once the device is done.
         mx.eval(*outs)
+
+    def make_op(self, state: ThreadState, n: int) -> Callable[[], object]:
+        # One op per call, without run_ops's frame and branches around it (see torch's).
+        if n != 1 or state.kind == "mlp":
+            return super().make_op(state, n)
+        if state.kind == "generate":
+            return state.model.step
+        c, a, b = state.inputs
+        s, addmm, evaluate = state.stream, self.mx.addmm, self.mx.eval
+
+        def op() -> None:
+            evaluate(addmm(c, a, b, stream=s))
+
+        return op
 
     def thread_exit(self, state: ThreadState) -> None:
         # Streams and their command encoders belong to this thread; release them here, as
