@@ -81,6 +81,13 @@ def build(
     own = _member(members, REPRO)
     if own is not None:
         own.what += _verified(session.folder, own.data)
+    for m in members:
+        if m.name in (REPORT, MANIFEST):
+            # A file of the folder with a generated member's name (a report exported into the
+            # folder earlier): both stay, the kept one renamed, so the zip has unique names.
+            stem, dot, ext = m.name.rpartition(".")
+            m.name = f"{stem}.kept{dot}{ext}"
+            m.what = f"a {m.name.replace('.kept', '')} kept in the session folder"
     members.append(Member(REPORT, report_md.encode(), "the Markdown evidence report, made now"))
     if repro is not None and _member(members, REPRO) is None:
         members.append(Member(REPRO, repro.encode(), "the repro script, made now (unverified)"))

@@ -212,6 +212,25 @@ def test_links_in_the_folder_are_not_followed(gpumon, tmp_path, session_copy) ->
         assert not any(n.endswith("link.txt") for n in z.namelist())
 
 
+def test_a_report_exported_into_the_folder_is_kept_beside_the_new_one(
+    gpumon, tmp_path, session_copy
+) -> None:
+    import warnings
+
+    folder = session_copy("torch-cpu")
+    (folder / "report.md").write_text("an earlier export, edited by hand\n")
+    out = tmp_path / "b.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zipfile warns on a duplicate name
+        assert gpumon("export", folder, "-f", "bundle", "-o", out).code == 0
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        assert len(names) == len(set(names))
+        assert z.read("torch-cpu/report.kept.md") == b"an earlier export, edited by hand\n"
+        assert z.read("torch-cpu/report.md").decode() == render(load(folder), "md")
+        assert "report.kept.md" in z.read("torch-cpu/MANIFEST.txt").decode()
+
+
 @pytest.mark.parametrize("size", ["0", "abc", "-1"])
 def test_a_bad_budget_is_a_usage_error(gpumon, size) -> None:
     r = gpumon("export", SESSIONS / "torch-cpu", "-f", "bundle", "--max-size", size)
