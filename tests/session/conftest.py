@@ -23,6 +23,10 @@ SCENARIOS = (
     # Real MLX 0.32.4 CUDA crashes recorded on an NVIDIA H200 (benchmarks/gpu_run.sh, 2026-11-28)
     "h200-mlx-shrink",
     "h200-mlx-policies",
+    # MLX 0.32.4 CUDA, shared stream, generate (benchmarks/gpu_evidence.sh, 2026-12-02): at 1
+    # thread every thread raised (a JIT kernel that could not find its CUDA headers), at 2 the
+    # process died by SIGSEGV under cuda-gdb
+    "h200-mlx-cuda-shared",
 )
 
 

@@ -55,7 +55,8 @@ def test_the_pivot_and_chart_draw_only_clean_measurements() -> None:
         "mlx 0.32.4 gpu, shared",
     ]
     row2 = next(line for line in part.splitlines() if line.startswith("| 2 |"))
-    assert row2.rstrip().endswith("| crash 2/2 |")  # shared crashed in both runs at 2 threads
+    # shared crashed in both runs at 2 threads (and one thread raised before its process died)
+    assert row2.rstrip().endswith("| crash 2/2 · 1 thread failed |")
     chart = part[part.index("```mermaid") : part.index("```", part.index("xychart-beta"))]
     xs = re.search(r'x-axis "threads" \[(.+)\]', chart)
     assert xs is not None and xs.group(1) == "1, 2, 8"
@@ -162,3 +163,15 @@ def test_verified_counts_of_this_sessions_script_are_in_the_findings(tmp_path) -
         "(sha256 abababababab…) under mlx 0.32.4 (cuda)" in findings
     )
     assert "5/5" not in findings  # another session's script is not this session's evidence
+
+
+def test_threads_that_raised_are_neither_clean_runs_nor_a_throughput_of_zero() -> None:
+    # Real: MLX CUDA on an H200, where every generate thread raised at 1 thread
+    md = render(load(FIXTURES / "h200-mlx-cuda-shared"), "md", None)
+    runs = next(x for x in md.splitlines() if "| 1 thread, shared, generate" in x)
+    assert "clean" not in runs and "1 thread failed ×2" in runs
+    pivot = next(x for x in md.splitlines() if x.startswith("| 1 |"))
+    assert pivot == "| 1 | 2 threads failed |"
+    findings = md.split("## Findings")[1].split("## Environment")[0]
+    assert "raised in 2 worker threads of `mlx:gpu`" in findings
+    assert 'cannot open source file "cuda/std/tuple"' in findings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpumon import events as ev
-from gpumon import stats
+from gpumon import sanitize, stats
 from gpumon.facts import CellFacts
 from gpumon.fmt import plural
 from gpumon.session import repro_runs
@@ -33,6 +33,7 @@ def section(ctx: Context) -> list[str]:
         )
     for label, cells in _by_series(ctx).items():
         lines.append(_series_line(label, cells))
+    lines += _raised(ctx)
     for rec in repro_runs.of_session(ctx.s.folder, ctx.s.start.session_id):
         lines.append(f"The standalone script (`gpumon repro`): {repro_runs.summary(rec)}.")
     hangs = sum(1 for e in ctx.s.events if isinstance(e, ev.Stall))
@@ -54,6 +55,22 @@ def section(ctx: Context) -> list[str]:
         "",
     ]
     return out
+
+
+def _raised(ctx: Context) -> list[str]:
+    """Threads that raised while their process lived: not crashes, but a run in which every
+    thread raised measured nothing, and the rates above would otherwise hide why."""
+    by: dict[tuple[str, str], int] = {}
+    for e in ctx.s.events:
+        if isinstance(e, ev.ThreadFailed):
+            first = (e.error.strip().splitlines() or ["(no message)"])[0]
+            key = (e.pool, first if len(first) <= 160 else first[:159] + "…")
+            by[key] = by.get(key, 0) + 1
+    return [
+        f"{sanitize.md_inline_code(error)} raised in {plural(n, 'worker thread')} of "
+        f"{ctx.pool(pool)} (the process lived on): see Worker threads that raised."
+        for (pool, error), n in by.items()
+    ]
 
 
 def wilson_text(k: int, n: int) -> str:

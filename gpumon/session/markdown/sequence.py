@@ -79,6 +79,8 @@ def _block_row(ctx: Context, block: list[analysis.Run]) -> list[str]:
             ends["hang"] += 1
         elif x.stop_crash_signal:
             ends[f"{x.stop_crash_signal} while stopping"] += 1
+        elif x.threads_failed:  # the process lived, but not every thread did: not "clean"
+            ends[f"{plural(x.threads_failed, 'thread')} failed"] += 1
         else:
             ends["clean"] += 1
     how = ", ".join(f"{k} ×{n}" if len(block) > 1 else k for k, n in ends.items())

@@ -49,6 +49,8 @@ def _value(c: CellFacts) -> float | None:
     figure is the few windows before each death)."""
     if c.ops_per_s is None or c.failures >= c.runs:
         return None
+    if c.threads_failed and not c.ops_per_s:  # every thread raised: nothing was measured
+        return None
     return c.ops_per_s
 
 
@@ -58,10 +60,12 @@ def _pivot_cell(c: CellFacts | None, unit: str) -> str:
     failed = c.failures
     v = _value(c)
     what = "hang" if failed and not c.crashes else "crash"
-    if v is None:
-        return f"{what} {failed}/{c.runs}" if failed else "—"
-    text = si(v, "").strip()
-    return text + (f" · {what} {failed}/{c.runs}" if failed else "")
+    # threads that raised while the process lived (an MLX CUDA kernel that failed to compile)
+    raised = f"{plural(c.threads_failed, 'thread')} failed" if c.threads_failed else ""
+    parts = [si(v, "").strip()] if v is not None else []
+    parts += [f"{what} {failed}/{c.runs}"] if failed else []
+    parts += [raised] if raised else []
+    return " · ".join(parts) or "—"
 
 
 def pivot(ctx: Context, cells: Sequence[CellFacts], unit: str) -> list[str]:
@@ -69,11 +73,16 @@ def pivot(ctx: Context, cells: Sequence[CellFacts], unit: str) -> list[str]:
     by = {(ctx.series(c).label, c.threads): c for c in cells}
     threads = sorted({c.threads for c in cells})
     rows = [[str(n), *(_pivot_cell(by.get((col, n)), unit) for col in columns)] for n in threads]
+    raised = (
+        "; `k threads failed`: worker threads that raised an error while their process lived on"
+        if any(c.threads_failed for c in cells)
+        else ""
+    )
     return [
         *table(["Threads", *columns], rows),
         "",
         f"Cells: {unit}, median over runs (gpumon worker counts); `crash k/n`: k of n runs "
-        "crashed (or hung) at that count.",
+        f"crashed (or hung) at that count{raised}.",
         "",
     ]
 
