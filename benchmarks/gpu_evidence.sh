@@ -21,8 +21,10 @@ if [ -z "${GPUMON_GDB:-}" ] && ! command -v gdb > /dev/null; then
 fi
 $py -m gpumon doctor
 
-step tests/gpu
-timeout 200 $py -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -15
+if [ "${GPU_TESTS:-1}" = 1 ]; then  # GPU_TESTS=0 when they ran in a call of their own
+  step tests/gpu
+  timeout 330 $py -m pytest -v -p no:cacheprovider --timeout 150 --durations=0 tests/gpu 2>&1 | tail -25
+fi
 
 step "MLX CUDA, shared stream unlocked (mlx 0.32.4: new_thread_unsafe_stream): crashes, stacks by ${GPUMON_GDB:-gdb}"
 timeout 240 $py -m gpumon sweep --pool mlx:gpu,workload=generate --policy shared --threads 1,2 \
