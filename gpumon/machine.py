@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from gpumon import sanitize
 from gpumon.host import host_info
 from gpumon.supervisor.capture import CaptureUnavailable, find_gdb, native_plan, ptrace_scope
 
@@ -24,17 +26,59 @@ PROBE_TIMEOUT = 180.0
 
 
 def probe_backends(specs: list[str]) -> list[dict[str, Any]]:
-    cmd = [sys.executable, "-m", "gpumon.worker.probe", *specs]
+    """Each spec in its own probe child, all at once: two frameworks in one process can kill it
+    (torch's and MLX's CUDA libraries of different releases segfaulted one probe on an H200
+    host), and one backend's death must not hide another's answer."""
+    children = [(s, _start_probe(s)) for s in specs]
+    return [_probe_answer(s, child) for s, child in children]
+
+
+def _start_probe(spec: str) -> subprocess.Popen[str] | OSError:
+    cmd = [sys.executable, "-m", "gpumon.worker.probe", spec]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
-        found = json.loads(out.stdout.strip().splitlines()[-1])
-        return list(found)
-    except (subprocess.SubprocessError, OSError, ValueError, IndexError) as e:
-        why = f"the probe process failed: {type(e).__name__}"
-        return [
-            {"spec": s, "ok": False, "message": why, "fix": "run gpumon doctor again"}
-            for s in specs
-        ]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        return e
+
+
+def _probe_answer(spec: str, child: subprocess.Popen[str] | OSError) -> dict[str, Any]:
+    if isinstance(child, OSError):
+        return _probe_failed(spec, f"could not start it: {child.strerror or child}")
+    try:
+        out, err = child.communicate(timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        return _probe_failed(spec, f"no answer in {PROBE_TIMEOUT:.0f} s")
+    lines = out.strip().splitlines()
+    try:
+        (found,) = json.loads(lines[-1])
+        return dict(found)
+    except (ValueError, IndexError, TypeError):
+        pass
+    if child.returncode < 0:
+        status = f"killed by {_signal_name(-child.returncode)}"
+    else:
+        status = f"exit status {child.returncode}"
+    last = [x for x in err.strip().splitlines() if x.strip()]
+    said = f": {sanitize.line(last[-1])[:200]}" if last else ""
+    return _probe_failed(spec, f"{status}{said}")
+
+
+def _probe_failed(spec: str, why: str) -> dict[str, Any]:
+    return {
+        "spec": spec,
+        "ok": False,
+        "message": f"the probe process failed ({why})",
+        "fix": f"python -m gpumon.worker.probe {spec} shows it in full",
+    }
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _version(cmd: list[str]) -> str:

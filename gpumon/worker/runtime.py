@@ -105,6 +105,7 @@ class Runtime:
         state: Any = None
         op: Callable[[], object] = _unbuilt
         gen = -1
+        locked = False
         record = slot.lat.append
         clock = time.perf_counter
         try:
@@ -119,7 +120,7 @@ class Runtime:
                     state, op = None, _unbuilt  # drop the old tensors before building new ones
                     state = self.backend.new_thread_state(wl, slot.index)
                     op = self._op(state, wl)
-                    gen = g
+                    gen, locked = g, wl.policy == "locked"
                 # The hot loop. One clock read per op: an op's time runs from the end of the
                 # one before it, so the times add up to the wall time the thread spent, and
                 # they include this loop's own ~0.1 us (docs/performance.md).
@@ -137,8 +138,13 @@ class Runtime:
             _to_stderr(f"gpumon worker thread {slot.index}: {slot.error}")
         finally:
             if state is not None:
+                # Under `locked`, releasing a thread's streams is one more submission: outside
+                # the lock it raced the other threads' work, and MLX CUDA aborted in 2 of 3
+                # stops of a locked pool (H200, 2026-12-01).
+                guard = self.submit_lock if locked else contextlib.nullcontext()
                 try:
-                    self.backend.thread_exit(state)
+                    with guard:
+                        self.backend.thread_exit(state)
                 except Exception as e:
                     _to_stderr(f"gpumon worker thread {slot.index} exit: {e}")
             slot.finished = True
@@ -247,10 +253,19 @@ class Runtime:
                 return "running"
             case SetWorkload(workload=kind, size=size, dtype=dtype):
                 wl = self.workload
+                new_kind = str(parse_key("workload", kind)) if kind else wl.kind
+                if size:
+                    new_size = validate_size(size)
+                elif new_kind != wl.kind and wl.size == self.backend.default_size(wl.kind):
+                    # A size nobody chose follows the workload: matmul's 4096 on a GPU would
+                    # make `generate` a 4096-wide model, not the small one its default is.
+                    new_size = self.backend.default_size(new_kind)
+                else:
+                    new_size = wl.size
                 new = replace(
                     wl,
-                    kind=str(parse_key("workload", kind)) if kind else wl.kind,
-                    size=validate_size(size) if size else wl.size,
+                    kind=new_kind,
+                    size=new_size,
                     dtype=str(parse_key("dtype", dtype)) if dtype else wl.dtype,
                 )
                 self.backend.validate(new, self.target)

@@ -43,3 +43,38 @@ def test_piped_output_keeps_each_line_whole_and_names_nvml_and_the_env_cache() -
     f = json.loads(gpumon("doctor", "--json", "--pool", "fault").stdout)
     assert {"root", "count", "uv", "index_url"} <= set(f["envs"])
     assert "nvml" in f["host"] or f["host"].get("driver_version")
+
+
+def test_a_probe_that_dies_is_named_by_its_signal_and_last_words_and_spares_the_others() -> None:
+    import subprocess
+    import sys
+
+    from gpumon import machine
+
+    # a real child that dies the way a framework's import can (two CUDA stacks in one process)
+    dying = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; print('\\x1b]52;c;eA==\\x07boom', file=sys.stderr); "
+            "sys.stderr.flush(); os.abort()",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    answer = machine._probe_answer("mlx", dying)
+    assert not answer["ok"] and "killed by SIGABRT" in answer["message"], answer
+    assert "boom" in answer["message"] and "\x1b" not in answer["message"]
+    assert "gpumon.worker.probe mlx" in answer["fix"]
+    quiet = subprocess.Popen(
+        [sys.executable, "-c", "raise SystemExit(3)"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "exit status 3" in machine._probe_answer("torch", quiet)["message"]
+    # each spec has its own child: a bad one beside a good one answers for itself, in order
+    found = machine.probe_backends(["fault", "mlx:metal", "fault,workload=nope"])
+    assert [b["spec"] for b in found] == ["fault", "mlx:metal", "fault,workload=nope"]
+    assert found[0]["ok"] and not found[1]["ok"] and not found[2]["ok"]

@@ -122,3 +122,18 @@ async def test_generate_default_size_and_switching_to_it(artifacts) -> None:
         await wait_for(lambda: len(s.samples(name)) >= mark + 5, 30)
         assert sum(x.total_ops for x in s.samples(name)[mark:]) > 0
         assert s.samples(name)[-1].workload == "generate"
+
+
+async def test_a_size_nobody_chose_follows_the_workload(artifacts) -> None:
+    # torch on the CPU: matmul's default is 512, generate's 256. Switching without a size
+    # takes the new workload's default; a size the user gave stays.
+    async with Session(
+        ["torch:cpu,intra-op=1", "torch:cpu,name=sized,size=96,intra-op=1"], artifacts
+    ) as s:
+        await wait_for(lambda: s.ready("torch:cpu") and s.ready("sized"), 120)
+        ctl = await s.command("torch:cpu", SetWorkload(workload="generate"))
+        assert ctl.ok and ctl.config is not None and ctl.config.size == 256, ctl
+        ctl = await s.command("torch:cpu", SetWorkload(workload="matmul"))
+        assert ctl.ok and ctl.config is not None and ctl.config.size == 512, ctl
+        ctl = await s.command("sized", SetWorkload(workload="generate"))
+        assert ctl.ok and ctl.config is not None and ctl.config.size == 96, ctl
