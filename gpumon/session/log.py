@@ -9,6 +9,7 @@ same one-line `SessionLogError` (see reader.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,13 @@ class LoadedSession(SessionFolder):
             if isinstance(e, ev.SessionEnd):
                 return e
         return None
+
+    @property
+    def event_count(self) -> int:
+        return len(self.events)
+
+    def every_event(self) -> Iterator[ev.Event]:
+        return iter(self.events)
 
     @property
     def first_t(self) -> float:
