@@ -321,12 +321,28 @@ def part_log(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _where(args: argparse.Namespace, tmp: Path, name: str) -> Path:
+    """Where a synthetic log is recorded: kept under --keep-logs, else in the temp dir."""
+    return (args.keep_logs or tmp) / name
+
+
+def kept_log(args: argparse.Namespace, name: str) -> Path | None:
+    """A log recorded by an earlier run with the same --keep-logs, so that before/after
+    measurements read the same bytes (and the 200 MB one is not recorded again)."""
+    if args.keep_logs is None:
+        return None
+    found = sorted((args.keep_logs / name).glob("*/session.jsonl"))
+    return found[-1] if found else None
+
+
 def part_seek(args: argparse.Namespace, tmp: Path, hour_log: Path | None) -> dict[str, Any]:
     from gpumon.session.log import load
     from gpumon.session.replay import Replay
 
     if hour_log is None:
-        hour_log, _ = record_synthetic(tmp / "seek", 8, 32, 1.0)
+        hour_log = kept_log(args, "seek")
+    if hour_log is None:
+        hour_log, _ = record_synthetic(_where(args, tmp, "seek"), 8, 32, 1.0)
     t0 = time.perf_counter()
     session = load(hour_log)
     loaded = time.perf_counter() - t0
@@ -358,8 +374,16 @@ try:
     code = main(["export", sys.argv[1], "--format", sys.argv[2], "-o", sys.argv[3]])
 except SystemExit as e:
     code = e.code
-print(json.dumps({"code": code, "seconds": time.perf_counter() - t0,
-                  "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# ru_maxrss keeps the parent's high-water mark across fork and exec on Linux (this benchmark's
+# own, after the seek part loaded a log); VmHWM is this process's own image's.
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) / 1024
+except OSError:
+    pass
+print(json.dumps({"code": code, "seconds": time.perf_counter() - t0, "max_rss_mib": peak}))
 """
 
 TRACE_CHILD = """
@@ -399,7 +423,12 @@ print(json.dumps({
 
 def part_export(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     target = args.export_mb * 2**20
-    path, made = record_synthetic(tmp / "export", 8, 32, 48.0, stop_at_bytes=target)
+    kept = kept_log(args, f"export-{args.export_mb}")
+    if kept is not None:
+        path, made = kept, {"log_bytes": kept.stat().st_size, "reused": str(kept)}
+    else:
+        folder = _where(args, tmp, f"export-{args.export_mb}")
+        path, made = record_synthetic(folder, 8, 32, 48.0, stop_at_bytes=target)
     log(f"export: made a {made['log_bytes'] / 2**20:.0f} MiB log: {made}")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     runs = {}
@@ -427,7 +456,8 @@ def part_export(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         )
         trace = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
         log(f"export md under tracemalloc: {json.dumps(trace)[:2000]}")
-    path.unlink()
+    if args.keep_logs is None:
+        path.unlink()
     return {"log": made, "runs": runs, "tracemalloc_md": trace}
 
 
@@ -439,6 +469,13 @@ def main() -> int:
     p.add_argument("--export-mb", type=int, default=200)
     p.add_argument("--no-tracemalloc", dest="tracemalloc", action="store_false")
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--keep-logs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="seek/export: record the synthetic logs here and reuse them on the next run",
+    )
     args = p.parse_args()
     parts = [x for x in args.only.split(",") if x]
     result: dict[str, Any] = {

@@ -192,15 +192,29 @@ class _PoolTrack:
 
 
 def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
-    out: list[Run] = []
-    tracks: dict[str, _PoolTrack] = {}
+    fold = RunFold(warmup)
+    for e in events:
+        fold.add(e)
+    return fold.runs
 
-    def close(tr: _PoolTrack, t: float) -> None:
+
+class RunFold:
+    """`runs()` one event at a time: what a reader that never holds the whole log (the
+    streaming export) folds the samples into. `runs` grows as events are added; a run's
+    figures are final once a later event has closed it (or the events have ended)."""
+
+    def __init__(self, warmup: float = WARMUP) -> None:
+        self.warmup = warmup
+        self.runs: list[Run] = []
+        self._tracks: dict[str, _PoolTrack] = {}
+
+    def _close(self, tr: _PoolTrack, t: float) -> None:
         if tr.run is not None:
             tr.run.end_t = t
             tr.run = None
 
-    def begin(
+    def _begin(
+        self,
         tr: _PoolTrack,
         pool: str,
         e: ev.Sample | ev.Crash | ev.Stall | ev.ThreadFailed,
@@ -208,7 +222,7 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
         device: str,
     ) -> Run:
         """End the pool's current run and start one for the configuration `e` reports."""
-        close(tr, e.t)
+        self._close(tr, e.t)
         policy = getattr(e, "policy", "") or tr.policy
         workload = getattr(e, "workload", "") or tr.workload
         r = tr.run = Run(
@@ -224,19 +238,28 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             began_with=tr.change,
         )
         tr.last = r
-        out.append(r)
+        self.runs.append(r)
         return r
 
-    for e in events:
+    def add(self, e: ev.Event) -> None:
+        if type(e) is ev.Sample:  # most of a log: its own path, first
+            self._sample(e)
+            return
         pool = getattr(e, "pool", "")
-        tr = tracks.setdefault(pool, _PoolTrack()) if pool else None
-        if isinstance(e, ev.PoolReady) and tr is not None:
+        if not pool:
+            return
+        tr = self._tracks.get(pool)
+        if tr is None:
+            tr = self._tracks[pool] = _PoolTrack()
+        close, begin = self._close, self._begin
+        r: Run | None
+        if isinstance(e, ev.PoolReady):
             tr.backend, tr.device, tr.size, tr.dtype = e.backend, e.device, e.size, e.dtype
             tr.policy = e.policy or tr.policy  # what the worker resolved a default to
             close(tr, e.t)
             tr.changed_t = e.t
             tr.change = ""
-        elif isinstance(e, ev.Control) and tr is not None and e.ok:
+        elif isinstance(e, ev.Control) and e.ok:
             before = tr.threads
             if e.config is not None:
                 tr.size, tr.dtype = e.config.size or tr.size, e.config.dtype or tr.dtype
@@ -250,32 +273,13 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
                     if isinstance(e.command, control.SetThreads)
                     else control.describe(e.command)
                 )
-        elif isinstance(e, ev.Sample) and tr is not None:
-            if tr.dead:
-                continue
-            if e.state != "running":
-                close(tr, e.t)
-                continue
-            r = tr.run
-            if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy, e.workload):
-                r = begin(tr, pool, e, tr.backend, tr.device)
-            if e.t - e.interval < r.start_t + warmup:
-                continue  # the window overlaps start-up or the change itself
-            r.seconds += e.interval
-            r.ops += e.total_ops
-            r.flop += e.total_ops * e.flop_per_op
-            merge(r.lat_hist, e.lat_hist)
-            for k, v in e.mem.items():
-                r.mem_peak[k] = max(r.mem_peak.get(k, 0), v)
-            if e.rss:
-                r.rss_peak = max(r.rss_peak, e.rss)
-        elif isinstance(e, ev.Crash) and tr is not None:
+        elif isinstance(e, ev.Crash):
             how = e.signal or (f"exit {e.exit_code}" if e.exit_code is not None else "death")
             if e.during == "stopping":
-                r = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
-                r.stop_crash_signal = how
+                ended = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
+                ended.stop_crash_signal = how
                 close(tr, e.t)
-                continue
+                return
             r = tr.run
             if r is None:  # died before its first sample: still a run of its configuration
                 r = begin(tr, pool, e, e.backend or tr.backend, e.device or tr.device)
@@ -284,23 +288,49 @@ def runs(events: Iterable[ev.Event], warmup: float = WARMUP) -> list[Run]:
             r.crash_after = max(0.0, e.t - r.start_t)
             close(tr, e.t)
             tr.dead = True
-        elif isinstance(e, ev.Stall) and tr is not None:
+        elif isinstance(e, ev.Stall):
             r = tr.run or tr.last
             if r is None:  # silent before its first measured sample: a run of its config
                 r = begin(tr, pool, e, tr.backend, tr.device)
             r.stalled = True
-        elif isinstance(e, ev.ThreadFailed) and tr is not None:
-            r = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
-            r.threads_failed += 1
-        elif isinstance(e, ev.PoolStarting) and tr is not None:
+        elif isinstance(e, ev.ThreadFailed):
+            raised = tr.run or tr.last or begin(tr, pool, e, tr.backend, tr.device)
+            raised.threads_failed += 1
+        elif isinstance(e, ev.PoolStarting):
             close(tr, e.t)
             tr.last = None  # a new process: nothing after this belongs to the previous one
             tr.dead = False
             tr.policy, tr.workload = e.config.policy or "", e.config.workload
             tr.threads = e.config.threads
-        elif isinstance(e, (ev.PoolStopped, ev.PoolFailed)) and tr is not None:
+        elif isinstance(e, (ev.PoolStopped, ev.PoolFailed)):
             close(tr, e.t)
-    return out
+
+    def _sample(self, e: ev.Sample) -> None:
+        pool = e.pool
+        if not pool:
+            return
+        tr = self._tracks.get(pool)
+        if tr is None:
+            tr = self._tracks[pool] = _PoolTrack()
+        if tr.dead:
+            return
+        if e.state != "running":
+            self._close(tr, e.t)
+            return
+        r = tr.run
+        if r is None or (r.threads, r.policy, r.workload) != (e.threads, e.policy, e.workload):
+            r = self._begin(tr, pool, e, tr.backend, tr.device)
+        if e.t - e.interval < r.start_t + self.warmup:
+            return  # the window overlaps start-up or the change itself
+        r.seconds += e.interval
+        ops = sum(e.ops)
+        r.ops += ops
+        r.flop += ops * e.flop_per_op
+        merge(r.lat_hist, e.lat_hist)
+        for k, v in e.mem.items():
+            r.mem_peak[k] = max(r.mem_peak.get(k, 0), v)
+        if e.rss:
+            r.rss_peak = max(r.rss_peak, e.rss)
 
 
 def cells(all_runs: Iterable[Run]) -> list[Cell]:

@@ -81,16 +81,40 @@ class CellFacts:
 
 
 def cells(events: Iterable[ev.Event], warmup: float = analysis.WARMUP) -> list[CellFacts]:
-    events = list(events)
-    ready: dict[str, ev.PoolReady] = {}
-    mem_source: dict[str, str] = {}
+    fold = CellFold(warmup)
     for e in events:
-        if isinstance(e, ev.PoolReady):
-            ready[e.pool] = e
-        elif isinstance(e, ev.Sample) and e.mem_source:
-            mem_source[e.pool] = e.mem_source
+        fold.add(e)
+    return fold.cells()
+
+
+class CellFold:
+    """`cells()` one event at a time, for a reader that never holds the whole log (the
+    streaming export): the runs fold as they come, and what the cells name besides the runs
+    (the worker's PoolReady, the memory figures' source) is the last one seen per pool."""
+
+    def __init__(self, warmup: float = analysis.WARMUP) -> None:
+        self.runs = analysis.RunFold(warmup)
+        self.ready: dict[str, ev.PoolReady] = {}
+        self.mem_source: dict[str, str] = {}
+
+    def add(self, e: ev.Event) -> None:
+        self.runs.add(e)
+        if type(e) is ev.Sample:
+            if e.mem_source:
+                self.mem_source[e.pool] = e.mem_source
+        elif isinstance(e, ev.PoolReady):
+            self.ready[e.pool] = e
+
+    def cells(self) -> list[CellFacts]:
+        """The cells of the events added so far."""
+        return _cells(self.runs.runs, self.ready, self.mem_source)
+
+
+def _cells(
+    runs: list[analysis.Run], ready: dict[str, ev.PoolReady], mem_source: dict[str, str]
+) -> list[CellFacts]:
     out = []
-    for c in analysis.cells(analysis.runs(events, warmup=warmup)):
+    for c in analysis.cells(runs):
         r = c.first
         rd = ready.get(r.pool)
         rng = c.ops_per_s_range

@@ -7,8 +7,10 @@ minute-long one.
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 
 from gpumon import control
 from gpumon import events as ev
@@ -93,8 +95,13 @@ class PoolView:
     history: deque[tuple[float, float, float]] = field(
         default_factory=lambda: deque(maxlen=HISTORY)
     )
-    # per worker thread slot: recent ops/s
-    thread_history: dict[int, deque[float]] = field(default_factory=dict)
+    # The last THREAD_HISTORY samples, whose per-thread counts `thread_history` reads when a
+    # screen draws them (a few times a second), not 16-256 deque appends per sample.
+    recent: deque[ev.Sample] = field(default_factory=lambda: deque(maxlen=THREAD_HISTORY))
+    samples: int = 0  # samples applied since the worker started
+    # per thread slot 0..n-1: the number of the sample it first appeared in (a pool that
+    # shrinks loses its top slots; one that grows again starts them afresh)
+    born: list[int] = field(default_factory=list)
     thread_errors: dict[int, str] = field(default_factory=dict)
     last_crash: str | None = None
     # When a restart is scheduled: the session time it will start at, so a viewer can count
@@ -105,6 +112,47 @@ class PoolView:
     stopped: ev.PoolStopped | None = None
     preparing: ev.PoolPreparing | None = None  # its framework env being built, if it is
     threads_failed: int = 0  # worker threads that died of a Python-level error
+
+    def add_sample(self, s: ev.Sample) -> None:
+        width, born = len(s.ops), self.born
+        if width > len(born):
+            born.extend([self.samples] * (width - len(born)))
+        elif width < len(born):
+            del born[width:]  # the pool shrank
+        self.recent.append(s)
+        self.samples += 1
+
+    def reset_threads(self) -> None:
+        self.recent.clear()
+        self.samples = 0
+        self.born = []
+
+    @property
+    def thread_slots(self) -> int:
+        return len(self.born)
+
+    @property
+    def thread_history(self) -> dict[int, list[float]]:
+        """Per worker thread slot: its recent ops/s, oldest first (at most THREAD_HISTORY)."""
+        first = self.samples - len(self.recent)  # the number of recent[0]
+        out: dict[int, list[float]] = {}
+        for slot, b in enumerate(self.born):
+            out[slot] = [
+                x.ops[slot] / x.interval if x.interval > 0 else 0.0
+                for x in islice(self.recent, max(b - first, 0), None)
+            ]
+        return out
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PoolView:
+        """Replay snapshots copy the state often. A view holds events (shared: never changed
+        once recorded), immutable values and containers of those: only the containers are
+        copied, not the 1,200 history tuples and 100 samples one by one."""
+        new = copy.copy(self)
+        new.history = self.history.copy()
+        new.recent = self.recent.copy()
+        new.born = list(self.born)
+        new.thread_errors = dict(self.thread_errors)
+        return new
 
     @property
     def threads(self) -> int:
@@ -184,7 +232,7 @@ class SessionState:
             p.config, p.attempt, p.state = e.config, e.attempt, "starting"
             p.failure, p.stalled, p.thread_errors = None, False, {}
             p.restart_at, p.stall, p.stopped, p.last = None, None, None, None
-            p.thread_history = {}
+            p.reset_threads()
         elif isinstance(e, ev.PoolPreparing):
             self.pool(e.pool).preparing = e
         elif isinstance(e, ev.PoolReady):
@@ -251,14 +299,10 @@ class SessionState:
     def _sample(self, s: ev.Sample) -> None:
         p = self.pool(s.pool)
         p.last = s
-        p.ops_total += s.total_ops
+        ops = sum(s.ops)  # once: Sample.total_ops, ops_per_s and flops would sum it thrice
+        p.ops_total += ops
         if p.state in ("starting",):
             p.state = "running"
-        p.history.append((s.t, s.ops_per_s, s.flops))
-        for i, n in enumerate(s.ops):
-            h = p.thread_history.get(i)
-            if h is None:
-                h = p.thread_history[i] = deque(maxlen=THREAD_HISTORY)
-            h.append(n / s.interval if s.interval > 0 else 0.0)
-        for i in [i for i in p.thread_history if i >= len(s.ops)]:
-            del p.thread_history[i]  # the pool shrank
+        rate = ops / s.interval if s.interval > 0 else 0.0
+        p.history.append((s.t, rate, rate * s.flop_per_op))
+        p.add_sample(s)

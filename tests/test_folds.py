@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpumon import analysis, control
+from gpumon import analysis, control, facts
 from gpumon import events as ev
 from gpumon.spec import PoolConfig
 from gpumon.state import SessionState
@@ -202,3 +202,73 @@ def test_a_crash_is_attributed_to_the_change_just_before_it(
     runs = analysis.runs(events)
     assert runs[-1].crashed and runs[-1].attribution == expected
     assert analysis.attributions(runs) == ({f"c{crash_t}": expected} if expected else {})
+
+
+# ---- the incremental folds the streaming export uses --------------------------------------
+
+ALL_EVENTS = [c[1] for c in CASES] + [
+    [
+        starting(0),
+        ready(0.1),
+        *samples(0.2, 1.2),
+        threads_to(1.25, 1),
+        *[sample(1.3 + 0.1 * i, threads=1) for i in range(10)],
+        crash(2.4),
+        starting(2.5),
+        ready(2.6),
+        failed_thread(2.7),
+        *samples(2.8, 3.6),
+        stall(3.7),
+        stopped(3.9),
+    ]
+]
+
+
+@pytest.mark.parametrize("events", ALL_EVENTS, ids=[*(c[0] for c in CASES), "a long mixed session"])
+def test_the_incremental_folds_equal_the_batch_folds_after_every_event(
+    events: list[ev.Event],
+) -> None:
+    # One event at a time, as the streaming export feeds them: after each event the folds
+    # hold exactly what the batch functions compute from the events so far.
+    runs, cells = analysis.RunFold(), facts.CellFold()
+    for k, e in enumerate(events, start=1):
+        runs.add(e)
+        cells.add(e)
+        assert runs.runs == analysis.runs(events[:k])
+        assert cells.cells() == facts.cells(events[:k])
+        assert cells.runs.runs == runs.runs
+
+
+def test_the_incremental_folds_honour_the_warmup() -> None:
+    events = [starting(0), ready(0.1), *samples(0.2, 2.2), stopped(2.3)]
+    runs, cells = analysis.RunFold(warmup=1.0), facts.CellFold(warmup=1.0)
+    for e in events:
+        runs.add(e)
+        cells.add(e)
+    assert runs.runs == analysis.runs(events, warmup=1.0) != analysis.runs(events)
+    assert cells.cells() == facts.cells(events, warmup=1.0)
+
+
+def test_config_fill_one_event_at_a_time_equals_fill_configs() -> None:
+    from gpumon.session import upgrade
+
+    def controls() -> list[ev.Event]:
+        return [
+            starting(0),
+            ready(0.1),
+            ev.Control(t=1, pool="p", command=control.SetThreads(threads=4)),
+            ev.Control(t=2, pool="p", command=control.SetPolicy(policy="shared")),
+            ev.Control(t=3, pool="p", command=control.SetWorkload(workload="generate", size=8)),
+            ev.Control(t=4, pool="p", command=control.SetThreads(threads=9), ok=False),
+        ]
+
+    batch, one_by_one = controls(), controls()
+    upgrade.fill_configs(batch)
+    fill = upgrade.ConfigFill()
+    for e in one_by_one:
+        fill.apply(e)
+    assert one_by_one == batch
+    last = batch[-2]
+    assert isinstance(last, ev.Control) and last.config is not None
+    cfg = last.config
+    assert (cfg.threads, cfg.policy, cfg.workload) == (4, "shared", "generate")

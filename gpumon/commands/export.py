@@ -30,6 +30,7 @@ from gpumon.report import REPORT_FORMATS
 from gpumon.session.export import FORMATS
 
 if TYPE_CHECKING:  # the parser imports this module: the work is imported in run()
+    from gpumon.session.digest import Digest as _Digest
     from gpumon.session.log import LoadedSession
     from gpumon.session.redact import Redactor
 
@@ -107,13 +108,16 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gpumon.session.export import render
-    from gpumon.session.log import SessionLogError, load
+    from gpumon.session.log import LoadedSession, SessionLogError
     from gpumon.session.redact import Redactor
     from gpumon.session.sessions import resolve_log
 
+    # md, csv and json stream over the log (gpumon.session.digest: the samples are folded,
+    # never held); bundle, repro and issue read it whole.
+    streamed = args.format in FORMATS
     try:
-        session = load(resolve_log(args.log, args.session_dir))
+        path = resolve_log(args.log, args.session_dir)
+        session = _digest(path) if streamed else _load(path)
     except SessionLogError as e:
         return _fail(str(e))
     redactor = Redactor.for_host(session.start.host) if args.redact else None
@@ -121,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"gpumon export: warning: {redactor.text(w) if redactor else w}", file=sys.stderr)
     if session.warnings and args.strict:
         return _fail(f"{len(session.warnings)} warning(s) and --strict: nothing written")
+    if not isinstance(session, LoadedSession):
+        return _write(args, session, redactor)
     if args.format == "bundle":
         return _bundle(args, session, redactor)
     if args.format == "issue":
@@ -132,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             text = issue_for(session, args.project, args.crash, redactor)
         except IssueError as e:
             return _fail(str(e))
-    elif args.format == "repro":
+    else:
         from gpumon.report.repro import ReproError, repro_for
 
         name = os.path.basename(args.output) if args.output not in (None, "-") else "repro.py"
@@ -143,8 +149,6 @@ def run(args: argparse.Namespace) -> int:
         if repro.note:
             print(f"gpumon export: note: {repro.note}", file=sys.stderr)
         text = repro.redacted(redactor) if redactor is not None else repro.text
-    else:
-        text = render(session, args.format, redactor)
     if args.output in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -154,6 +158,39 @@ def run(args: argparse.Namespace) -> int:
             f.write(text)
     except OSError as e:
         return _fail(f"cannot write {args.output}: {e.strerror or e}")
+    return ExitCode.OK
+
+
+def _digest(path: str | os.PathLike[str]) -> _Digest:
+    from gpumon.session.digest import digest
+
+    return digest(path)
+
+
+def _load(path: str | os.PathLike[str]) -> LoadedSession:
+    from gpumon.session.log import load
+
+    return load(path)
+
+
+def _write(args: argparse.Namespace, session: _Digest, redactor: Redactor | None) -> int:
+    """md, csv or json to stdout or -o, written as it is made (a JSON bundle of a 200 MB log is
+    ~2 GB of text: never one string)."""
+    from gpumon.session.export import write_export
+    from gpumon.session.log import SessionLogError
+
+    try:
+        if args.output in (None, "-"):
+            write_export(session, args.format, sys.stdout.write, redactor)
+            sys.stdout.flush()
+            return ExitCode.OK
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as f:
+                write_export(session, args.format, f.write, redactor)
+        except OSError as e:
+            return _fail(f"cannot write {args.output}: {e.strerror or e}")
+    except SessionLogError as e:  # the second pass (csv, json) could not read the log again
+        return _fail(str(e))
     return ExitCode.OK
 
 

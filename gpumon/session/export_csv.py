@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 
 from gpumon import events as ev
+from gpumon.session.digest import Digest
 from gpumon.session.log import LoadedSession
 from gpumon.session.times import utc_iso
 
@@ -36,14 +38,30 @@ FIXED = [
     "lat_max_ms",
 ]
 TAIL = ["mem_source", "cpu_percent", "rss_bytes"]
+_ROWS_PER_WRITE = 4096
 
 
 def _num(x: float | None, fmt: str) -> str:
     return "" if x is None else format(x, fmt)
 
 
-def export_csv(session: LoadedSession) -> str:
-    mem_names = sorted({k for e in session.events if isinstance(e, ev.Sample) for k in e.mem})
+def export_csv(session: LoadedSession | Digest) -> str:
+    out = io.StringIO()
+    write_csv(session, out.write)
+    return out.getvalue()
+
+
+def mem_columns(session: LoadedSession | Digest) -> list[str]:
+    """The framework memory figures that occur in the log, sorted (a digest collected them)."""
+    if isinstance(session, Digest):
+        return session.mem_names
+    return sorted({k for e in session.events if isinstance(e, ev.Sample) for k in e.mem})
+
+
+def write_csv(session: LoadedSession | Digest, write: Callable[[str], object]) -> None:
+    """The rows, handed to `write` some thousands of whole rows at a time (so a filter that
+    works line by line, like sanitize and the redactor, can be applied to each piece)."""
+    mem_names = mem_columns(session)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(FIXED + [f"mem_{k}_bytes" for k in mem_names] + TAIL)
@@ -52,7 +70,8 @@ def export_csv(session: LoadedSession) -> str:
     ready: dict[str, ev.PoolReady] = {}
     shape: dict[str, tuple[int | None, str]] = {}
     t0 = session.first_t
-    for e in session.events:
+    rows = 0
+    for e in session.every_event():
         if isinstance(e, ev.PoolReady):
             ready[e.pool] = e
             shape[e.pool] = (e.size, e.dtype)
@@ -88,4 +107,9 @@ def export_csv(session: LoadedSession) -> str:
                     "" if e.rss is None else e.rss,
                 ]
             )
-    return out.getvalue()
+            rows += 1
+            if rows % _ROWS_PER_WRITE == 0:
+                write(out.getvalue())
+                out.seek(0)
+                out.truncate()
+    write(out.getvalue())

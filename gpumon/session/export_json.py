@@ -11,11 +11,14 @@ CrashArtifact events point at are inlined as text. Shape (`bundle_version` 1):
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from gpumon import events as ev
+from gpumon.session.digest import Digest
 from gpumon.session.log import LoadedSession
 from gpumon.session.redact import Redactor
 from gpumon.session.times import utc_iso
@@ -25,7 +28,7 @@ MAX_INLINE = 1 << 20  # bytes of one artifact inlined; a bigger file is cut and 
 
 
 def _artifact(
-    session: LoadedSession, path: str, crash_ids: list[str], kinds: list[str]
+    session: LoadedSession | Digest, path: str, crash_ids: list[str], kinds: list[str]
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"path": session.relative(path), "crash_ids": crash_ids, "kinds": kinds}
     try:
@@ -46,10 +49,22 @@ def _artifact(
     return entry
 
 
-def export_json(session: LoadedSession, redactor: Redactor | None = None) -> str:
+def export_json(session: LoadedSession | Digest, redactor: Redactor | None = None) -> str:
+    out = io.StringIO()
+    write_json(session, out.write, redactor)
+    return out.getvalue()
+
+
+def write_json(
+    session: LoadedSession | Digest, write: Callable[[str], object], redactor: Redactor | None
+) -> None:
+    """The bundle, written a piece at a time: the head (everything but the events) is
+    formatted as one document with an empty events list, and each event is formatted alone
+    and indented to its depth in the bundle where that empty list was. A 200 MB log's bundle
+    (~2 GB as Python objects) is never held; the bytes are those of formatting it whole."""
     start, end = session.start, session.end
     files: dict[str, tuple[list[str], list[str]]] = {}
-    for e in session.events:
+    for e in session.events:  # a digest keeps every CrashArtifact
         if isinstance(e, ev.CrashArtifact) and e.path:
             ids, kinds = files.setdefault(e.path, ([], []))
             if e.crash_id not in ids:
@@ -74,9 +89,31 @@ def export_json(session: LoadedSession, redactor: Redactor | None = None) -> str
             "host": msgspec.to_builtins(start.host),
         },
         "warnings": session.warnings,
-        "events": [msgspec.to_builtins(session.portable(e)) for e in session.events],
+        "events": [],  # written in its place below, one event at a time
         "artifacts": [_artifact(session, p, ids, kinds) for p, (ids, kinds) in files.items()],
     }
     if redactor is not None:
-        bundle = redactor.walk(bundle)
-    return msgspec.json.format(msgspec.json.encode(bundle), indent=2).decode() + "\n"
+        bundle = redactor.walk(bundle)  # keys too: "events" is looked up as redacted
+    key = redactor.text("events") if redactor is not None else "events"
+    head = _formatted(bundle)
+    empty = f"\n{_INDENT}{msgspec.json.encode(key).decode()}: [],\n"
+    before, found, after = head.partition(empty)
+    assert found, "the bundle's events key is a top-level key of the formatted head"
+    write(before + empty[:-3])  # up to and with the opening "["
+    inner = "\n" + _INDENT * 2
+    sep = "\n"
+    for e in session.every_event():
+        item = msgspec.to_builtins(session.portable(e))
+        if redactor is not None:
+            item = redactor.walk(item)
+        # No JSON string holds a raw newline, so every newline is a line of the layout.
+        write(sep + _INDENT * 2 + _formatted(item).replace("\n", inner))
+        sep = ",\n"
+    write(f"\n{_INDENT}],\n" + after + "\n")
+
+
+_INDENT = "  "  # msgspec.json.format's indent=2, per level
+
+
+def _formatted(obj: Any) -> str:
+    return msgspec.json.format(msgspec.json.encode(obj), indent=len(_INDENT)).decode()

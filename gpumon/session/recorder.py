@@ -1,10 +1,15 @@
 """Records one session's events to an append-only JSON Lines log that survives `kill -9`.
 
-Durability: each event is one `os.write` of one complete line to a file opened with O_APPEND, so
-nothing sits in a user-space buffer — once `__call__` returns, the line is in the kernel and a
-SIGKILL of the monitor cannot lose it. Crash and CrashArtifact lines (and the start and end
-lines) are also fsynced, so the evidence survives a power cut or a kernel panic too. A kill can
-at worst tear the line being written; `gpumon.session.log.load` skips that one and says so.
+Durability: lines are written whole with `os.write` to a file opened with O_APPEND. Sample and
+host-sample lines (nearly all of a log, up to thousands a second) are batched: they wait in
+memory until `FLUSH_BYTES` have gathered, `FLUSH_EVERY` seconds have passed (a background
+thread), or any other event is recorded — the batch and that event's line go out in one write,
+so every other event is in the kernel once `__call__` returns, behind every sample before it.
+A SIGKILL of the monitor can therefore lose at most the last batch of samples (≤ 0.2 s), never
+a crash, a control or a lifecycle line; SessionEnd, `close()`, `flush()` and interpreter exit
+write the batch. Crash and CrashArtifact lines (and the start and end lines) are also fsynced,
+so the evidence survives a power cut or a kernel panic too. A kill can at worst tear the
+write in progress; `gpumon.session.log.load` skips a torn last line and says so.
 
 Disk bound (see docs/session-log.md, "Decimation"): every sample is kept for the first
 `full_resolution` seconds. After that a pool's samples are *coalesced* into windows of at least
@@ -22,6 +27,7 @@ to it, so a session folder can be moved, zipped and exported elsewhere.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -29,6 +35,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +49,11 @@ from gpumon.latency import hist_percentile, merge
 FULL_RESOLUTION = 300.0  # seconds from the start during which every sample is written
 WINDOW = 1.0  # afterwards: at most one sample line per pool (and host) per this many seconds
 MAX_PENDING = 256  # samples held for one window, whatever their intervals claim
+# Sample lines batched into one write: one os.write per sample line was half of the monitor's
+# CPU while ingesting (docs/performance.md, "Issue 15"). What a SIGKILL can lose is bounded by
+# both: at most FLUSH_EVERY seconds and FLUSH_BYTES of samples.
+FLUSH_EVERY = 0.2
+FLUSH_BYTES = 1 << 16
 
 
 class RecorderError(StreamWriteError):
@@ -62,6 +74,7 @@ class Recorder:
         *,
         full_resolution: float = FULL_RESOLUTION,
         window: float = WINDOW,
+        flush_every: float = FLUSH_EVERY,
     ) -> None:
         """Create the session's folder and log file; raises RecorderError (one sentence) when
         the sessions dir cannot hold them. The first event given must be SessionStart."""
@@ -107,6 +120,13 @@ class Recorder:
         self._pending: dict[str, list[ev.Sample]] = {}
         self._detail_until: dict[str, float] = {}
         self._last_host_t: float | None = None
+        self._batch = bytearray()  # sample lines not yet written
+        self.flush_every = flush_every
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._deferred: RecorderError | None = None  # the flusher's failure, for the next call
+        self._pid = os.getpid()  # a forked child must not write the parent's batch at exit
+        _open.add(self)
 
     # ---- the listener --------------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
@@ -114,6 +134,9 @@ class Recorder:
             if self._closed:
                 self.ignored += 1
                 return
+            if self._deferred is not None:  # the background flush failed: say so on the bus
+                err, self._deferred = self._deferred, None
+                raise err
             if isinstance(event, ev.Sample):
                 self._sample(event)
             elif isinstance(event, ev.HostSample):
@@ -147,12 +170,22 @@ class Recorder:
             self._close_file()
 
     def close(self) -> None:
-        """Close the file without writing more (SessionEnd closes it the normal way)."""
+        """Write what is batched and close the file (SessionEnd closes it the normal way)."""
         with self._lock:
             self._close_file()
 
+    def flush(self) -> None:
+        """Write the batched sample lines now (before reading the live log, say)."""
+        with self._lock:
+            if not self._closed:
+                self._flush()
+
     def _close_file(self) -> None:
         self._closed = True
+        self._stop.set()
+        _open.discard(self)
+        with contextlib.suppress(RecorderError):
+            self._flush()  # nothing recorded is lost on a normal exit
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -252,11 +285,30 @@ class Recorder:
         if self._fd is None or self.error is not None:
             return
         line = encode_line(e)
+        self._batch += line
+        self.lines += 1
+        self.bytes += len(line)
+        kind = type(e)
+        if not sync and (kind is ev.Sample or kind is ev.HostSample):
+            if len(self._batch) >= FLUSH_BYTES:
+                self._flush()
+            elif self._flusher is None:
+                self._start_flusher()
+            return
+        self._flush(sync)  # the batch, then this line, in one write
+
+    def _flush(self, sync: bool = False) -> None:
+        if not self._batch or self._fd is None or self.error is not None:
+            return
         try:
-            view = memoryview(line)
-            while view:  # os.write may write less than asked (signals, some filesystems)
-                n = os.write(self._fd, view)
-                view = view[n:]
+            view = memoryview(self._batch)
+            try:
+                while view:  # os.write may write less than asked (signals, some filesystems)
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            finally:
+                view.release()  # a bytearray with a live view cannot be resized
+            del self._batch[:]
             if sync:
                 os.fsync(self._fd)
         except OSError as err:
@@ -264,8 +316,38 @@ class Recorder:
             # The bus turns this into one RecordingStopped event; later events are ignored
             # quietly (self.error says why) rather than failing the same way 10 times a second.
             raise RecorderError(self.error, str(self.path)) from err
-        self.lines += 1
-        self.bytes += len(line)
+
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(
+            target=self._flush_now_and_then, name="gpumon-recorder-flush", daemon=True
+        )
+        self._flusher.start()
+
+    def _flush_now_and_then(self) -> None:
+        """The batch's age bound: a quiet session's last samples do not wait for the next
+        event. A failure is kept for the next `__call__`, which raises it on the bus."""
+        while not self._stop.wait(self.flush_every):
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    self._flush()
+                except RecorderError as err:
+                    self._deferred = err
+                    return
+
+
+_open: weakref.WeakSet[Recorder] = weakref.WeakSet()  # recorders whose file is open
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """A monitor that ends without SessionEnd or close() (an uncaught exception, a script that
+    forgot) still writes its last batch: only a kill can lose it."""
+    for rec in list(_open):
+        if rec._pid == os.getpid():
+            with contextlib.suppress(Exception):
+                rec.close()
 
 
 def encode_line(e: ev.Event) -> bytes:

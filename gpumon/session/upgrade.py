@@ -80,9 +80,21 @@ def _stall(e: ev.Event) -> list[ev.Event]:
 
 def fill_configs(events: Iterable[ev.Event]) -> None:
     """Give each schema-1 Control the pool's configuration after it (in place)."""
-    configs: dict[str, ev.PoolConfig] = {}
-    replace = msgspec.structs.replace
+    fill = ConfigFill()
     for e in events:
+        fill.apply(e)
+
+
+class ConfigFill:
+    """fill_configs one event at a time, for a reader that never holds the whole log: each
+    pool's configuration is folded from its start, ready and earlier commands."""
+
+    def __init__(self) -> None:
+        self.configs: dict[str, ev.PoolConfig] = {}
+
+    def apply(self, e: ev.Event) -> None:
+        configs = self.configs
+        replace = msgspec.structs.replace
         if isinstance(e, ev.PoolStarting):
             configs[e.pool] = e.config
         elif isinstance(e, ev.PoolReady) and e.pool in configs:

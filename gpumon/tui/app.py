@@ -338,10 +338,10 @@ def export_markdown(log: Path, out: Path) -> Path:
     """Write the Markdown evidence report of `log` (what `gpumon export LOG -f md` prints) to
     `out`. A live log is read as it stands; its last line may be torn mid-write, which the
     loader tolerates and the report mentions."""
+    from gpumon.session.digest import digest
     from gpumon.session.export import render
-    from gpumon.session.log import load
 
-    out.write_text(render(load(log), "md"), encoding="utf-8")
+    out.write_text(render(digest(log), "md"), encoding="utf-8")
     return out
 
 

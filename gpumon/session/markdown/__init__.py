@@ -12,6 +12,7 @@ wherever and whenever it is exported.
 from __future__ import annotations
 
 from gpumon.fmt import duration, plural
+from gpumon.session.digest import Digest
 from gpumon.session.log import LoadedSession
 from gpumon.session.markdown import environment, failures, findings, sequence, throughput
 from gpumon.session.markdown.context import Context
@@ -21,7 +22,7 @@ from gpumon.session.times import utc_human
 __all__ = ["command_line", "export_md"]
 
 
-def export_md(session: LoadedSession) -> str:
+def export_md(session: LoadedSession | Digest) -> str:
     ctx = Context(session)
     out = header(ctx)
     out += findings.section(ctx)
@@ -43,7 +44,7 @@ def header(ctx: Context) -> list[str]:
         f"Session `{start.session_id}`, recorded {utc_human(start.t)} for "
         f"{duration(s.duration)} by gpumon {start.gpumon_version} (mode: {start.mode}). "
         f"Log: `{s.folder.name}/{s.path.name}` (schema {start.schema}, "
-        f"{plural(len(s.events), 'event')}).",
+        f"{plural(s.event_count, 'event')}).",
         "",
     ]
     if s.end is None:

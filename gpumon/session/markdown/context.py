@@ -14,6 +14,7 @@ from gpumon import analysis, facts
 from gpumon import events as ev
 from gpumon.crash.classify import crash_frames, frame_label
 from gpumon.crash.model import SYSTEM, UNKNOWN
+from gpumon.session.digest import Digest
 from gpumon.session.log import LoadedSession
 from gpumon.state import CrashRecord, SessionState
 
@@ -49,7 +50,7 @@ class Series:
 
 
 class Context:
-    def __init__(self, session: LoadedSession) -> None:
+    def __init__(self, session: LoadedSession | Digest) -> None:
         self.s = session
         self.t0 = session.first_t
         self.ready: dict[str, list[ev.PoolReady]] = {}
@@ -63,8 +64,11 @@ class Context:
                 self.ready.setdefault(e.pool, []).append(e)
                 self.backend[e.pool] = e.backend
         self.crashes: dict[str, CrashRecord] = state.crashes
-        self.runs = analysis.runs(session.events)
-        self.cells = facts.cells(session.events)
+        if isinstance(session, Digest):  # the samples were folded as the log was read
+            self.runs, self.cells = session.runs, session.cells
+        else:
+            self.runs = analysis.runs(session.events)
+            self.cells = facts.cells(session.events)
         self.attributions = analysis.attributions(self.runs)
         self.signatures = _signatures(self.crashes.values())
         self.bisect = [e for e in session.events if isinstance(e, ev.BisectResult)]

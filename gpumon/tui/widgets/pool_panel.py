@@ -295,7 +295,7 @@ class PoolPanel(LinesWidget, can_focus=True):
         key = (
             id(v),
             width,
-            len(v.thread_history),
+            v.thread_slots,
             tuple(v.thread_errors),
             math.floor(self.now * SLOW_HZ),
         )
@@ -306,12 +306,13 @@ class PoolPanel(LinesWidget, can_focus=True):
 
     def _thread_rows(self, width: int) -> list[Text]:
         v = self.view
-        slots = sorted(v.thread_history)
+        history = v.thread_history
+        slots = sorted(history)
         if not slots:
             return []
         per_row = max((width - LABEL) // CELL, 1)
         # Each sparkline bar is the mean of BAR samples (0.5 s); SPARK bars cover 3 s.
-        recent = {s: bars_of(tail(h, SPARK * BAR), BAR) for s, h in v.thread_history.items()}
+        recent = {s: bars_of(tail(h, SPARK * BAR), BAR) for s, h in history.items()}
         vmax = max((max(h) for h in recent.values() if h), default=0.0)
         rows: list[Text] = []
         for r in range(math.ceil(len(slots) / per_row)):
