@@ -179,18 +179,27 @@ def _write(args: argparse.Namespace, session: _Digest, redactor: Redactor | None
     from gpumon.session.export import write_export
     from gpumon.session.log import SessionLogError
 
-    try:
-        if args.output in (None, "-"):
-            write_export(session, args.format, sys.stdout.write, redactor)
-            sys.stdout.flush()
-            return ExitCode.OK
+    if args.output in (None, "-"):
         try:
-            with open(args.output, "w", encoding="utf-8", newline="") as f:
-                write_export(session, args.format, f.write, redactor)
-        except OSError as e:
-            return _fail(f"cannot write {args.output}: {e.strerror or e}")
-    except SessionLogError as e:  # the second pass (csv, json) could not read the log again
+            write_export(session, args.format, sys.stdout.write, redactor)
+        except SessionLogError as e:  # the second pass (csv, json) could not read the log again
+            return _fail(str(e))
+        sys.stdout.flush()
+        return ExitCode.OK
+    # Written beside the target and renamed when complete: a failure half way (the log
+    # unreadable on the second pass, a full disk) leaves no truncated report behind.
+    partial = f"{args.output}.partial"
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as f:
+            write_export(session, args.format, f.write, redactor)
+        os.replace(partial, args.output)
+    except OSError as e:
+        return _fail(f"cannot write {args.output}: {e.strerror or e}")
+    except SessionLogError as e:
         return _fail(str(e))
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(partial)  # gone already when the rename succeeded
     return ExitCode.OK
 
 

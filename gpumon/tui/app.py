@@ -287,6 +287,7 @@ class GpumonApp(PoolKeys):
                 timeout=4,
             )
             return
+        self.source.flush_log()  # the recorder batches samples for up to 0.2 s
         self._export(log, self.output_dir() / EXPORT_NAME)
 
     @work(group="export", thread=True, exit_on_error=False)

@@ -76,6 +76,9 @@ class EventSource:
     def log_path(self) -> Path | None:
         return None
 
+    def flush_log(self) -> None:
+        """Write what the recorder batches, so a report made now sees every sample so far."""
+
     @property
     def session_dir(self) -> Path | None:
         return self.log_path.parent if self.log_path is not None else None
@@ -131,6 +134,10 @@ class LiveSource(EventSource):
     @property
     def log_path(self) -> Path | None:
         return self.session.log_path if self.session is not None else None
+
+    def flush_log(self) -> None:
+        if self.session is not None and self.session.recorder is not None:
+            self.session.recorder.flush()
 
     @property
     def record_error(self) -> str | None:

@@ -3,6 +3,8 @@ refused in one sentence — by `load()` and by `gpumon export` (exit 1, no trace
 
 from __future__ import annotations
 
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +217,22 @@ def test_a_real_process_prints_no_traceback(tmp_path) -> None:
         r.stderr == f"gpumon export: {p} is not a gpumon session log (its first line is not "
         "a session_start event)\n"
     )
+
+
+def test_an_export_cut_short_by_the_disk_leaves_no_partial_file(tmp_path) -> None:
+    # A file-size limit makes the disk "full" after 20 KB: a real EFBIG from write(2)
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death by SIGXFSZ
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "bundle.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "gpumon", "export", str(LOG), "-f", "json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=small_disk,
+        timeout=120,
+    )
+    assert r.returncode == 1 and r.stdout == "", r.stderr
+    assert r.stderr.startswith("gpumon export: cannot write ") and len(r.stderr.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # neither a truncated bundle.json nor a .partial
