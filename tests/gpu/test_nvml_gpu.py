@@ -54,12 +54,12 @@ def test_doctor_shows_the_driver() -> None:
 
 
 async def test_a_cuda_pool_reports_the_drivers_figure_beside_its_allocator(artifacts) -> None:
-    spec = "torch:cuda,size=2048,native=off"
-    async with Session([spec], artifacts) as s:
-        await wait_for(lambda: s.ready(spec) or s.of(ev.PoolFailed), 240)
+    pool = "torch:cuda"  # the pool's name: its spec minus the keys
+    async with Session([f"{pool},size=2048,native=off"], artifacts) as s:
+        await wait_for(lambda: s.ready(pool) or s.of(ev.PoolFailed), 240)
         if s.of(ev.PoolFailed):
             pytest.skip(s.of(ev.PoolFailed)[0].message)
-        await wait_for(lambda: any(x.gpu_mem for x in s.samples(spec)), 30, what="gpu_mem")
-        last = [x for x in s.samples(spec) if x.gpu_mem][-1]
+        await wait_for(lambda: any(x.gpu_mem for x in s.samples(pool)), 30, what="gpu_mem")
+        last = [x for x in s.samples(pool) if x.gpu_mem][-1]
         # the driver counts the CUDA context and the caching allocator's reserve as well
         assert last.gpu_mem is not None and last.gpu_mem >= last.mem.get("allocated", 0)
