@@ -16,7 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crash": ("gpumon.commands.crash", "summarise a crash report (.ips, .crash, faulthandler)"),
     "replay": ("gpumon.commands.replay", "play a recorded session back in the monitor"),
     "sessions": ("gpumon.commands.sessions", "list recorded sessions"),
-    "export": ("gpumon.commands.export", "export a session log: md, csv, json, repro, bundle"),
+    "export": ("gpumon.commands.export", "export a session: md, csv, json, repro, bundle, issue"),
     "repro": ("gpumon.commands.repro", "run an exported repro script K times and count"),
     "compare": ("gpumon.commands.compare", "compare two sessions or sweeps: throughput, crashes"),
     "run": ("gpumon.commands.run", "play a scenario headless and record it (sweep's exit status)"),
