@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from child_env import with_gpumon  # benchmarks/ is the script's own folder on sys.path
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -78,7 +80,7 @@ def cells(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 class Bare:
     def __init__(self, args: argparse.Namespace) -> None:
-        env = dict(os.environ, PYTHONPATH=str(args.gpumon))
+        env = with_gpumon(args.gpumon)
         intra = args.intra_op if args.backend == "torch" and args.device == "cpu" else 0
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "bare_loop.py"), args.backend, args.device, str(intra)],

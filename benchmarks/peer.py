@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from child_env import with_gpumon  # benchmarks/ is the script's own folder on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Every probe: warm up 1 s, then measure its own process over `seconds`.
@@ -141,7 +143,7 @@ def main() -> int:
     ap.add_argument("--pools", type=int, default=4, help="K worker processes to watch")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = with_gpumon(ROOT)
     peer_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     ivl, secs = str(args.interval), str(args.seconds)
     runs: dict[str, list[dict[str, Any]]] = {}

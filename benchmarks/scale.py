@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from child_env import with_gpumon  # benchmarks/ is the script's own folder on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -430,7 +431,7 @@ def part_export(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         folder = _where(args, tmp, f"export-{args.export_mb}")
         path, made = record_synthetic(folder, 8, 32, 48.0, stop_at_bytes=target)
     log(f"export: made a {made['log_bytes'] / 2**20:.0f} MiB log: {made}")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = with_gpumon(ROOT)
     runs = {}
     for fmt in ("md", "csv", "json"):
         out = tmp / f"export.{fmt}"
