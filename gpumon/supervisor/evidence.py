@@ -12,12 +12,56 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gpumon import events as ev
 from gpumon import protocol
 from gpumon.supervisor import capture
 
+if TYPE_CHECKING:
+    from gpumon.spec import PoolConfig
+    from gpumon.supervisor.process import WorkerProcess
+
 FAULTHANDLER_KEEP = 64 * 1024  # characters of a faulthandler dump kept inline in the event
+
+
+def crash_event(
+    w: WorkerProcess,
+    pool: str,
+    config: PoolConfig,
+    *,
+    crash_id: str,
+    signal_name: str | None,
+    exit_code: int | None,
+    detected_by: str,
+    crash_number: int,
+    during: str,
+    in_flight: tuple[str, float] | None,
+) -> ev.Crash:
+    """The Crash event of worker `w`: its own ops and hello, the pool's configuration as the
+    worker last acknowledged it, and the command it had not acknowledged (what, sent when)."""
+    h = w.hello
+    return ev.Crash(
+        crash_id=crash_id,
+        pool=pool,
+        pid=w.pid,
+        signal=signal_name,
+        exit_code=exit_code,
+        detected_by=detected_by,
+        threads=config.threads,
+        uptime=w.uptime,
+        ops_total=w.ops,
+        policy=config.policy or "default",
+        workload=config.workload,
+        backend=config.backend,
+        device=h.device if h else (config.device or "auto"),
+        versions=dict(h.versions) if h else {},
+        crash_number=crash_number,
+        during=during,
+        artifacts_dir=str(w.artifacts),
+        in_flight=in_flight[0] if in_flight else "",
+        in_flight_for=time.monotonic() - in_flight[1] if in_flight else None,
+    )
 
 
 def exit_status(
@@ -143,3 +187,13 @@ async def await_ips(
             note=why,
         )
     )
+
+
+def own_file(w: WorkerProcess, path: str) -> Path | None:
+    """A path the debugger named, accepted only inside this worker's own folder."""
+    p = Path(path)
+    try:
+        p.resolve().relative_to(w.artifacts.resolve())
+    except (ValueError, OSError):
+        return None
+    return p

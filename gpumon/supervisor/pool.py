@@ -174,11 +174,11 @@ class Pool:
                 w.dying = msg
                 self._record_crash(w, signal_name=sig, exit_code=None, detected_by="debugger")
             case protocol.NativeReady(path=path):
-                w.native_path = _own_file(w, path)
+                w.native_path = evidence.own_file(w, path)
                 if self.crash_id is not None and w.native_path is not None:
                     self.emit(evidence.native_artifact(self.crash_id, self.name, w.native_path))
             case protocol.SnapshotReady(path=path):
-                stall.snapshot_ready(w, _own_file(w, path))
+                stall.snapshot_ready(w, evidence.own_file(w, path))
             case protocol.Exited():
                 w.exited = msg
             case protocol.DebuggerError(message=message):
@@ -380,26 +380,17 @@ class Pool:
         self.crash_id = f"{w.artifacts.name}-{w.pid}"
         during = "stopping" if self.stop_requested else "run" if h is not None else "starting"
         self.emit(
-            ev.Crash(
+            evidence.crash_event(
+                w,
+                self.name,
+                self.config,
                 crash_id=self.crash_id,
-                pool=self.name,
-                pid=w.pid,
-                signal=signal_name,
+                signal_name=signal_name,
                 exit_code=exit_code,
                 detected_by=detected_by,
-                threads=self.config.threads,
-                uptime=w.uptime,
-                ops_total=w.ops,
-                policy=self.config.policy or "default",
-                workload=self.config.workload,
-                backend=self.config.backend,
-                device=h.device if h else (self.config.device or "auto"),
-                versions=dict(h.versions) if h else {},
                 crash_number=self.crashes,
                 during=during,
-                artifacts_dir=str(w.artifacts),
-                in_flight=self._in_flight[0] if self._in_flight else "",
-                in_flight_for=time.monotonic() - self._in_flight[1] if self._in_flight else None,
+                in_flight=self._in_flight,
             )
         )
 
@@ -454,13 +445,3 @@ class Pool:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _own_file(w: WorkerProcess, path: str) -> Path | None:
-    """A path the debugger named, accepted only inside this worker's own folder."""
-    p = Path(path)
-    try:
-        p.resolve().relative_to(w.artifacts.resolve())
-    except (ValueError, OSError):
-        return None
-    return p

@@ -58,7 +58,7 @@ async def test_samples_carry_latency_memory_and_process_figures(artifacts) -> No
             what="samples",
         )
     t = s.samples("torch:cpu")[-3]
-    assert 0.05 < t.interval < 0.5
+    assert 0.05 < t.interval < 2.0  # ~0.1 s; a saturated 2-core machine delays the sampler
     assert t.lat_count > 0 and 0 < t.lat_p50 <= t.lat_p99 <= t.lat_max
     assert sum(t.lat_hist.values()) == t.lat_count
     assert t.rss and t.rss > 50 << 20  # torch is loaded in there
