@@ -46,6 +46,7 @@ class Nvml:
                 self.handles.append((i, lib.nvmlDeviceGetHandleByIndex(i)))
             except lib.NVMLError:  # a GPU NVML cannot open (lost, no permission): skip it
                 continue
+        self._names: dict[int, str] = {}  # a GPU's name does not change: asked once, not per sample
 
     def _try(self, call: str, *args: object) -> Any:
         try:
@@ -86,7 +87,9 @@ class Nvml:
         lib = self.lib
         for i, h in self.handles:
             try:
-                name = _text(lib.nvmlDeviceGetName(h))
+                name = self._names.get(i)
+                if name is None:
+                    name = self._names[i] = _text(lib.nvmlDeviceGetName(h))
                 mem = lib.nvmlDeviceGetMemoryInfo(h)
                 util = lib.nvmlDeviceGetUtilizationRates(h)
             except lib.NVMLError:  # this GPU stopped answering: left out of this reading

@@ -81,6 +81,18 @@ class _FakeNvml:
     def nvmlDeviceGetGraphicsRunningProcesses(self, h: int) -> list[SimpleNamespace]:
         raise self.NVMLError("Not Supported")  # what datacenter GPUs answer
 
+    names_asked = 0
+
+    def nvmlDeviceGetName(self, h: int) -> bytes:
+        self.names_asked += 1
+        return f"GPU model {h}".encode()
+
+    def nvmlDeviceGetMemoryInfo(self, h: int) -> SimpleNamespace:
+        return SimpleNamespace(used=1 << 30, total=8 << 30)
+
+    def nvmlDeviceGetUtilizationRates(self, h: int) -> SimpleNamespace:
+        return SimpleNamespace(gpu=50)
+
 
 def test_process_memory_sums_gpus_and_skips_unknown_figures() -> None:
     lib = _FakeNvml(
@@ -91,6 +103,15 @@ def test_process_memory_sums_gpus_and_skips_unknown_figures() -> None:
     )
     assert nvml.Nvml(lib).process_memory() == {10: (1 << 30) + (1 << 20)}
     assert nvml.cuda_version_text(12040) == "12.4" and nvml.cuda_version_text(13000) == "13.0"
+
+
+def test_a_gpus_name_is_asked_once_not_on_every_sample() -> None:
+    lib = _FakeNvml([{"compute": []}, {"compute": []}])
+    n = nvml.Nvml(lib)
+    readings = [n.sample() for _ in range(5)]
+    assert [g.name for g in readings[-1]] == ["GPU model 0", "GPU model 1"]
+    assert readings[-1][0].mem_used == 1 << 30 and readings[-1][0].util_percent == 50.0
+    assert lib.names_asked == 2  # once per GPU, not 10
 
 
 def test_gpu_memory_is_read_at_most_once_per_period() -> None:
