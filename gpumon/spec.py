@@ -343,3 +343,9 @@ def parse_thread_list(text: str) -> list[int]:
 def rate_unit(workload: str) -> str:
     """What one op of a workload is, as a rate: a decoding step makes one token."""
     return "tokens/s" if workload == "generate" else "ops/s"
+
+
+def size_text(workload: str, size: int) -> str:
+    """A size as the screen shows it: matmul and mlp multiply size × size matrices ("256²");
+    generate's size is its model's width, not a matrix ("width 256")."""
+    return f"width {size}" if workload == "generate" else f"{size}²"

@@ -77,7 +77,7 @@ def describe(e: ev.Event, base: Path | None = None) -> tuple[str, Text] | None:
     if isinstance(e, ev.PoolReady):
         t = Text(
             f"ready: pid {e.pid}, {e.framework} on {e.device} ({e.device_reason}), "
-            f"{e.size}² {e.dtype}, policy {e.policy or '?'}"
+            f"size {e.size} {e.dtype}, policy {e.policy or '?'}"
         )
         if e.env:
             t.append(f" · env {e.env}", style="dim")

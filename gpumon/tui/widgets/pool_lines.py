@@ -118,7 +118,7 @@ def work_line(view: PoolView) -> Text:
     if v.config is not None:  # set_workload changes follow the config
         size = v.config.size or size
         dtype = v.config.dtype or dtype
-    size_s = f"{size}²" if size else "auto size"
+    size_s = spec.size_text(v.workload, size) if size else "auto size"
     t = line("work", (v.workload or "?", "bold"), f" {size_s} {dtype or ''}".rstrip())
     t.append(" · policy ")
     t.append(v.policy or "?", style="bold")
