@@ -162,8 +162,11 @@ class GpumonApp(PoolKeys):
 
     def draw(self) -> None:
         """Bring every widget up to date with the state (only what changed repaints)."""
-        main = self.main
-        if not main.is_mounted:
+        stack = self.screen_stack
+        if not stack:  # the app is closing: a last timer tick can come after its screens left
+            return
+        main = stack[0]
+        if not isinstance(main, MainScreen) or not main.is_mounted:
             return
         # While the screen is being built or torn down its widgets come and go.
         with contextlib.suppress(NoMatches):

@@ -18,29 +18,13 @@ from gpumon import events as ev
 from gpumon.live_session import start_event
 from gpumon.session.log import load
 from gpumon.session.recorder import FLUSH_BYTES, Recorder
+from tests.test_folds import crash  # the suite's Crash event of a fault pool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sample(t: float, n: int = 16) -> ev.Sample:
     return ev.Sample(t=t, pool="p", interval=0.1, threads=n, ops=list(range(n)), flop_per_op=0.0)
-
-
-def _crash(t: float) -> ev.Crash:
-    return ev.Crash(
-        t=t,
-        pool="p",
-        crash_id="p-1",
-        signal="SIGSEGV",
-        pid=1,
-        threads=1,
-        uptime=1.0,
-        ops_total=1,
-        policy="per-thread",
-        workload="matmul",
-        backend="fault",
-        device="cpu",
-    )
 
 
 def _wait(pred, what: str, timeout: float = 30.0) -> None:
@@ -76,7 +60,7 @@ def test_samples_wait_in_the_batch_and_any_other_event_writes_them_first(tmp_pat
 def test_a_crash_line_is_never_batched(tmp_path) -> None:
     rec = _recorder(tmp_path, flush_every=3600)
     rec(_sample(rec.start_t + 0.1))
-    rec(_crash(rec.start_t + 0.2))
+    rec(crash(rec.start_t + 0.2))
     assert [x.split(b",")[0] for x in _lines(rec)[1:]] == [b'{"type":"sample"', b'{"type":"crash"']
     rec.close()
 
