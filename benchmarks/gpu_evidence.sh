@@ -4,6 +4,10 @@
 # stops, and the reports made from them (md, issue, bundle). About 8 minutes:
 #   OUT=results/ bash benchmarks/gpu_evidence.sh
 # Needs gpumon importable, torch with CUDA and mlx[cuda]. Session folders come back as .tar.gz.
+# MLX CUDA compiles some kernels at run time (generate's sampling among them) against the
+# headers in the mlx-cuda wheel's mlx/include (CCCL): a copy without them makes every generate
+# thread raise 'cannot open source file "cuda/std/tuple"' (seen 2026-12-02; that session is
+# the h200-mlx-cuda-shared fixture). A pack that drops mlx/include needs it carried apart.
 set -u
 OUT=${OUT:-gpu-evidence}
 mkdir -p "$OUT"
