@@ -23,7 +23,14 @@ pytestmark = [
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
+    """tmux on a server of the session's own (`-L <session>`): when one test kills its last
+    session the shared server exits, and a next test's new session could land on it while it
+    went (an empty screen for 120 s in one full-suite run); nor does a developer's server count."""
+    flag = next(i for i, a in enumerate(args) if a in ("-t", "-s"))
+    server = args[flag + 1]
+    return subprocess.run(
+        ["tmux", "-L", server, *args], capture_output=True, text=True, check=False
+    ).stdout
 
 
 def wait_screen(session: str, pred, timeout: float) -> str:
