@@ -137,7 +137,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         elif not isinstance(e, ev.HostSample):
             seen.append(e)
 
+    t_start = time.monotonic()
+
+    def progress(what: str) -> None:
+        # Each step on stderr as it happens: an H200 run once printed nothing for 370 s, and
+        # which step it was in could not be told afterwards.
+        print(f"  [{time.monotonic() - t_start:6.1f} s] {what}", file=sys.stderr, flush=True)
+
     bare = Bare(args)
+    progress("bare loop ready (framework imported)")
     me = psutil.Process()
     out: list[dict[str, Any]] = []
     async with open_session(
@@ -145,6 +153,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     ) as session:
         while not any(isinstance(e, (ev.PoolReady, ev.PoolFailed)) for e in seen):
             await asyncio.sleep(0.05)
+        progress(
+            "pool ready" if not any(isinstance(e, ev.PoolFailed) for e in seen) else "pool failed"
+        )
         if any(isinstance(e, ev.PoolFailed) for e in seen):
             raise SystemExit(f"pool failed: {[e for e in seen if isinstance(e, ev.PoolFailed)]}")
         sup = session.supervisor
@@ -186,6 +197,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await cmd(SetThreads(threads=cell["threads"]))
             pairs, cpu_pairs, idle = [], [], []
             split.clear()
+            progress(f"{cell['workload']} {cell['size']} x{cell['threads']}: pairs begin")
             for k in range(args.pairs):
                 order = ("bare", "pool") if k % 2 == 0 else ("pool", "bare")
                 got: dict[str, float] = {}
