@@ -7,7 +7,7 @@
 # Needs gpumon importable from this checkout, torch with CUDA, and mlx[cuda] for the MLX rows;
 # a backend that is missing fails its own step only. PAIRS, SECONDS_PER_RUN and THREADS override
 # the defaults; PEER_PYTHON (a python with nvitop) adds the peer comparison with NVML;
-# CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512 / 16-256, 1/2/4/16 threads,
+# CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512, 1/2/4/16 threads,
 # generate 256: about 8 more minutes).
 set -u
 OUT=${OUT:-gpu-results}

@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--backend", choices=("torch", "mlx"), default="torch")
     p.add_argument("--device", default="cpu", help="torch: cpu|cuda; mlx: cpu|gpu")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--sizes", default="", help="matmul sizes (default: torch 64..512, mlx 16..256)")
+    p.add_argument("--sizes", default="", help="matmul sizes (default: 64,128,256,512)")
     p.add_argument("--generate-sizes", default="256", help="generate widths ('' for none)")
     p.add_argument("--threads", default="1,2,4,16")
     p.add_argument("--pairs", type=int, default=4)
@@ -66,8 +66,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def cells(args: argparse.Namespace) -> list[dict[str, Any]]:
-    default = "64,128,256,512" if args.backend == "torch" else "16,64,128,256"
-    sizes = [int(s) for s in (args.sizes or default).split(",") if s]
+    sizes = [int(s) for s in (args.sizes or "64,128,256,512").split(",") if s]
     gen = [int(s) for s in args.generate_sizes.split(",") if s]
     threads = [int(t) for t in args.threads.split(",")]
     work = [("matmul", s) for s in sizes] + [("generate", s) for s in gen]
@@ -266,7 +265,10 @@ def main() -> int:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.intra_op)
     sys.path.insert(0, str(args.gpumon))
-    os.environ["PYTHONPATH"] = str(args.gpumon)
+    # Prepended, not replaced: the pool's worker inherits this environment, and on a host whose
+    # packages come from PYTHONPATH (the offline H200 unpacks msgspec and MLX into one) a
+    # replaced PYTHONPATH left the worker unable to import msgspec.
+    os.environ["PYTHONPATH"] = with_gpumon(args.gpumon)["PYTHONPATH"]
     import gpumon
 
     t0, load0 = time.time(), os.getloadavg()
