@@ -69,12 +69,12 @@ def make_backend(args: argparse.Namespace) -> tuple[Backend, Workload]:
         b: Backend = NullBackend(parse_pool("fault"))
         b.setup()
         return b, Workload("matmul", 1, "float32", "per-thread", 1)
-    spec = f"{args.op}:cpu,size={args.size},workload={args.workload}"
-    if args.op == "torch":
+    spec = f"{args.op}:{args.device},size={args.size},workload={args.workload}"
+    if args.op == "torch" and args.device == "cpu":
         spec += ",intra-op=1"
     b = load(parse_pool(spec))
     b.setup()
-    wl = Workload(args.workload, args.size, "float32", b.default_policy(), 1)
+    wl = Workload(args.workload, args.size, args.dtype, b.default_policy(), 1)
     b.validate(wl, args.threads)
     return b, wl
 
@@ -94,9 +94,16 @@ def bare_loop(backend: Backend, state: Any, stop: list[bool], counts: list[int],
     elif backend.name == "torch":
         c, a, b = state.inputs
         addmm = backend.torch.addmm  # type: ignore[attr-defined]
-        while not stop[0]:
-            addmm(c, a, b)
-            counts[i] += 1
+        if state.stream is None:
+            while not stop[0]:
+                addmm(c, a, b)
+                counts[i] += 1
+        else:  # CUDA: an op counts once the GPU has done it, as in the pool
+            sync = state.stream.synchronize
+            while not stop[0]:
+                addmm(c, a, b)
+                sync()
+                counts[i] += 1
     else:
         mx = backend.mx  # type: ignore[attr-defined]
         c, a, b = state.inputs
@@ -196,6 +203,8 @@ def main() -> int:
     p.add_argument("--op", choices=("null", "torch", "mlx"), default="null")
     p.add_argument("--workload", default="matmul", choices=("matmul", "generate"))
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--device", default="cpu", help="torch: cpu|cuda; mlx: cpu|gpu")
+    p.add_argument("--dtype", default="float32")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--ops", type=int, default=0, help="run a fixed op count instead (callgrind)")
@@ -205,12 +214,12 @@ def main() -> int:
     args = p.parse_args()
     backend, wl = make_backend(args)
     rows = []
-    for _ in range(args.pairs):
+    for k in range(args.pairs):
         row = {}
-        if args.mode in ("both", "bare"):
-            row["bare"] = run_bare(backend, wl, args.threads, args.seconds, args.ops)
-        if args.mode in ("both", "pool"):
-            row["pool"] = run_pool(backend, wl, args.threads, args.seconds, args.ops)
+        sides = [m for m in ("bare", "pool") if args.mode in ("both", m)]
+        for side in sides if k % 2 == 0 else sides[::-1]:  # drift hits both sides alike
+            run = run_bare if side == "bare" else run_pool
+            row[side] = run(backend, wl, args.threads, args.seconds, args.ops)
         for r in row.values():
             # Wall time per op across all threads; with 1 thread it is the op's own period.
             r["ns_per_op"] = r["seconds"] / r["ops"] * 1e9 * args.threads if r["ops"] else None
