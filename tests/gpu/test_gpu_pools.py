@@ -47,4 +47,9 @@ async def test_gpu_pool_grows_and_reports_device_memory(spec, mem_keys, artifact
         window = s.samples(spec)[mark:]
         per_thread = [sum(x.ops[i] for x in window if len(x.ops) > i) for i in range(4)]
         assert all(n > 0 for n in per_thread), per_thread
-        assert mem_keys <= set(window[-1].mem) and window[-1].mem.get("peak", 0) > 0
+        mem = window[-1].mem
+        assert mem_keys <= set(mem) and mem.get("peak", 0) > 0
+        if spec.startswith("torch"):
+            # 4 threads' three 2048² bf16 inputs are 96 MiB: the allocator holds at least that
+            assert 96 << 20 <= mem["allocated"] <= mem["reserved"], mem
+            assert mem["peak"] >= mem["allocated"], mem

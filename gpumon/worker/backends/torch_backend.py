@@ -218,13 +218,20 @@ class TorchBackend(Backend):
     def memory(self) -> tuple[dict[str, int], str]:
         torch = self.torch
         if self.device.type == "cuda":
+            # One read of the allocator's counters: memory_allocated, memory_reserved and
+            # max_memory_allocated each flatten and sort the whole statistics dict (~150 keys)
+            # in Python, on the sampler thread, holding the GIL the worker threads wait for.
+            stats = torch.cuda.memory_stats_as_nested_dict(self.device)
+            allocated = stats.get("allocated_bytes", {}).get("all", {})
             return (
                 {
-                    "allocated": torch.cuda.memory_allocated(self.device),
-                    "reserved": torch.cuda.memory_reserved(self.device),
-                    "peak": torch.cuda.max_memory_allocated(self.device),
+                    "allocated": int(allocated.get("current", 0)),
+                    "reserved": int(
+                        stats.get("reserved_bytes", {}).get("all", {}).get("current", 0)
+                    ),
+                    "peak": int(allocated.get("peak", 0)),
                 },
-                "torch.cuda.memory_allocated/reserved/max_memory_allocated",
+                "torch.cuda memory_stats: allocated/reserved/peak allocated bytes",
             )
         if self.device.type == "mps":
             return (
