@@ -159,6 +159,10 @@ class Sample(Event, tag="sample", kw_only=True):
     # Latency histogram of the window: bucket -> count, bucket b covers [2**(b/8), 2**((b+1)/8))
     # microseconds. Lets `sweep` merge windows into whole-run percentiles.
     lat_hist: dict[int, int] = msgspec.field(default_factory=dict)
+    # 1: lat_p50/p99 and lat_hist were read from every op time of the window; k > 1: from every
+    # k-th (windows of more than 2,048 ops), the histogram scaled to lat_count. lat_count and
+    # lat_max are always exact (gpumon.latency.select).
+    lat_every: int = 1
     # Framework memory figures in bytes, named as the framework names them
     # (mlx: active/peak/cache; torch.cuda: allocated/reserved; torch.mps: current/driver).
     mem: dict[str, int] = msgspec.field(default_factory=dict)

@@ -1,11 +1,16 @@
-"""Per-window latency summaries: exact percentiles plus a mergeable log histogram.
+"""Per-window latency summaries: nearest-rank percentiles plus a mergeable log histogram.
 
-A window's latencies are sorted (one C call, ~25 ns per op) and its percentiles read off exactly,
-which is cheaper and more honest than an approximate sketch; the histogram (8 buckets per
-octave, about 9% wide) is what lets `sweep` combine windows into whole-run percentiles. The
-worker builds it from the sorted list by bisection (`sorted_histogram`): its cost grows with the
-buckets a window spans, not with its ops, so a pool of 10 us ops pays for it as little as one
-of 10 ms ops.
+A window's latencies are sorted (one C call) and its percentiles read off by rank, which is
+cheaper and more honest than an approximate sketch; the histogram (8 buckets per octave, about
+9% wide) is what lets `sweep` combine windows into whole-run percentiles. The worker builds it
+from the sorted list by bisection (`sorted_histogram`): its cost grows with the buckets a window
+spans, not with its ops.
+
+The sort is the sampler's one cost that grows with ops, and the sampler holds the GIL while it
+runs, so a worker thread finishing its op waits for it: 10,000 op times took 1.1 ms to sort, a
+1.1% stall of a pool of 10 us ops (docs/performance.md). Above `SELECTION_LIMIT` op times in a
+window the worker therefore sorts an evenly spaced selection (`select`) and scales the
+histogram's counts back to every op (`scaled`); the op count and the maximum stay exact.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 
 BUCKETS_PER_OCTAVE = 8
+# Op times per window read in full; above it, every k-th (k = ceil(n / limit)). 2,048 sorted
+# values put a p99 within about ±0.2 percentile points of the whole window's.
+SELECTION_LIMIT = 2048
 
 
 def bucket_of(seconds: float) -> int:
@@ -31,6 +39,31 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted, non-empty list."""
     k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
     return sorted_values[k]
+
+
+def select(values: list[float], limit: int, offset: int = 0) -> tuple[list[float], int]:
+    """(values, 1) when there are at most `limit`, else (every k-th value, k) with the smallest k
+    that fits, starting at `offset % k` so that successive windows read different ops (a
+    fixed start would see only the ops in one phase of a periodic pattern)."""
+    n = len(values)
+    if n <= limit:
+        return values, 1
+    k = -(-n // limit)
+    return values[offset % k :: k], k
+
+
+def scaled(hist: Mapping[int, int], total: int) -> dict[int, int]:
+    """`hist` with its counts scaled to sum to exactly `total` (largest remainders get the
+    rounding): the histogram of a selection standing for every op it was drawn from."""
+    have = sum(hist.values())
+    if have == 0 or have == total:
+        return dict(hist)
+    exact = {b: c * total / have for b, c in hist.items()}
+    out = {b: int(x) for b, x in exact.items()}
+    short = total - sum(out.values())
+    for b in sorted(exact, key=lambda b: (out[b] - exact[b], b))[:short]:
+        out[b] += 1
+    return {b: c for b, c in out.items() if c}
 
 
 def histogram(values: Iterable[float]) -> dict[int, int]:

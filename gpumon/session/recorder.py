@@ -389,6 +389,7 @@ def coalesce(samples: Sequence[ev.Sample]) -> ev.Sample:
         lat_p50=hist_percentile(hist, 50),
         lat_p99=hist_percentile(hist, 99),
         lat_max=max(lat_max) if lat_max else None,
+        lat_every=max(s.lat_every for s in samples),
         mem=mem,
         cpu_percent=(sum(c * w for c, w in cpu) / cpu_weight) if cpu_weight > 0 else None,
         rss=max(rss) if rss else None,

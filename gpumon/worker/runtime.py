@@ -92,6 +92,7 @@ class Runtime:
         self.submit_lock = threading.Lock()  # the `locked` policy's process-wide lock
         self.flop_per_op = backend.flop_per_op(workload)
         self.ops_total = 0
+        self.windows = 0  # samples taken: rotates where a window's selection of op times starts
         backend.runtime = self
 
     # ---- what backends may read ------------------------------------------------------
@@ -323,7 +324,12 @@ class Runtime:
             if finished and i >= self.target:
                 del self.slots[i]  # its last ops are in this sample
         self.ops_total += sum(ops)
-        lats.sort()
+        n = len(lats)
+        chosen, every = latency.select(lats, latency.SELECTION_LIMIT, self.windows)
+        self.windows += 1
+        lat_max = max(lats) if every > 1 else None  # exact either way: C-level, no sort
+        chosen.sort()
+        hist = latency.sorted_histogram(chosen)
         mem, source = self.backend.memory()
         wl = self.workload
         return Sample(
@@ -335,11 +341,12 @@ class Runtime:
             state=self.state,
             workload=wl.kind,
             policy=wl.policy,
-            lat_count=len(lats),
-            lat_p50=latency.percentile(lats, 50) if lats else None,
-            lat_p99=latency.percentile(lats, 99) if lats else None,
-            lat_max=lats[-1] if lats else None,
-            lat_hist=latency.sorted_histogram(lats),
+            lat_count=n,
+            lat_p50=latency.percentile(chosen, 50) if chosen else None,
+            lat_p99=latency.percentile(chosen, 99) if chosen else None,
+            lat_max=lat_max if lat_max is not None else (chosen[-1] if chosen else None),
+            lat_hist=latency.scaled(hist, n) if every > 1 else hist,
+            lat_every=every,
             mem=mem,
             mem_source=source,
         )

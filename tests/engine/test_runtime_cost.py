@@ -9,6 +9,7 @@ figures and histograms mean what docs/session-log.md says they mean.
 
 from __future__ import annotations
 
+import bisect
 import random
 import socket
 import threading
@@ -16,6 +17,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gpumon import latency
 from gpumon.control import Pause, Resume, SetThreads, SetWorkload
@@ -203,3 +206,51 @@ def test_window_percentiles_are_exact_nearest_rank(channel) -> None:
     assert s.lat_p99 == latency.percentile(records, 99)
     assert s.lat_max == records[-1]
     assert s.lat_hist == latency.histogram(records)
+
+
+@given(
+    st.dictionaries(st.integers(-50, 200), st.integers(1, 10_000), min_size=1, max_size=40),
+    st.integers(0, 10),
+)
+def test_scaled_histogram_sums_to_the_total_and_keeps_its_shape(hist, extra) -> None:
+    have = sum(hist.values())
+    total = have * (1 + extra) + extra  # k times the selection, plus a remainder
+    out = latency.scaled(hist, total)
+    assert sum(out.values()) == total
+    assert set(out) <= set(hist)
+    for b, c in hist.items():  # each bucket within one count of its exact share
+        assert abs(out.get(b, 0) - c * total / have) < 1
+
+
+def test_select_reads_every_kth_value_from_a_rotating_start() -> None:
+    values = [float(i) for i in range(10_000)]
+    assert latency.select(values[:2048], 2048) == (values[:2048], 1)
+    chosen, k = latency.select(values, 2048, offset=7)
+    assert k == 5 and len(chosen) == 2000 and chosen[:2] == [2.0, 7.0]
+    starts = {latency.select(values, 2048, offset=o)[0][0] for o in range(5)}
+    assert starts == {0.0, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_a_window_of_many_ops_is_summarised_from_a_selection(channel, monkeypatch) -> None:
+    """Above the limit: the count and the maximum stay exact, the histogram still sums to the
+    count, and the percentiles are an evenly spaced selection's: values of the window whose
+    ranks sit near the percentile's (4.5 standard errors of a 512-value selection)."""
+    monkeypatch.setattr(latency, "SELECTION_LIMIT", 512)
+    be = CountingBackend(sleep=0.0)
+    rt = runtime(be, 2, channel)
+    rt.start()
+    time.sleep(0.1)
+    rt.stop()
+    records = sorted(rt.slots[0].lat + rt.slots[1].lat)
+    n = len(records)
+    assert n > 4 * 512, n  # enough ops for a selection
+    s = rt.sample(0.1)
+    assert s.lat_every == -(-n // 512) > 1
+    assert s.lat_count == n == s.total_ops
+    assert s.lat_max == records[-1]
+    assert sum(s.lat_hist.values()) == n
+    for q, tol in ((50, 0.1), (99, 0.03)):
+        got = getattr(s, f"lat_p{q}")
+        lo, hi = bisect.bisect_left(records, got), bisect.bisect_right(records, got)
+        assert lo < hi, got  # a value of the window itself
+        assert lo / n - tol <= q / 100 <= hi / n + tol, (q, lo, hi, n)
