@@ -229,6 +229,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             }
             out.append(row)
             print(_line(row), file=sys.stderr, flush=True)
+            if args.json:  # the cells so far, in case the run is cut short (a device's limit)
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({"rows": out, "partial": True}, indent=1))
     bare.close()
     (ready,) = [e for e in seen if isinstance(e, ev.PoolReady)]
     return {
