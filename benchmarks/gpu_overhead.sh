@@ -24,7 +24,7 @@ echo "=== overhead mlx gpu"
 $py "$here/overhead_matrix.py" --backend mlx --device gpu "${common[@]}" \
   --json "$OUT/overhead-matrix-mlx-gpu.json" > /dev/null
 if [ -n "${CPU_MATRIX:-}" ]; then
-  # The CPU matrix on a quiet many-core host (the 2-core VM is too shared to resolve 1%).
+  # The CPU matrix on a many-core host (add --control by hand for the run's noise floor).
   for b in torch mlx; do
     echo "=== overhead $b cpu matrix"
     $py "$here/overhead_matrix.py" --backend $b --device cpu --pairs "${PAIRS:-5}" \

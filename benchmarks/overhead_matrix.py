@@ -15,6 +15,9 @@ drift and neighbours hit both sides alike. A pool run counts the ops of the samp
 window lies after `--warmup`, over those windows' summed (worker-clock) intervals; a bare run
 counts ops over the same warm-up and window by the wall clock. The ratio of a pair is pool/bare;
 a cell reports the median ratio, its range, and each side's run-to-run spread (max/min - 1).
+With `--control` a second bare process takes part as a third side, measured the same way: its
+ratio to the bare loop is the noise floor of the run (two identical loops), the yardstick for
+reading any pool/bare ratio of the same run.
 
 What the paused pool and the monitor spend while the bare side runs is measured too
 (`idle_cpu_percent`): it is charged to the bare side, so it bounds how much the pairing flatters
@@ -60,6 +63,11 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--gpumon", type=Path, default=HERE.parent, help="checkout whose gpumon to measure"
+    )
+    p.add_argument(
+        "--control",
+        action="store_true",
+        help="a second bare process measured like the pool (bare/bare: the run's noise floor)",
     )
     p.add_argument("--json", type=Path)
     return p.parse_args()
@@ -144,6 +152,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  [{time.monotonic() - t_start:6.1f} s] {what}", file=sys.stderr, flush=True)
 
     bare = Bare(args)
+    control = Bare(args) if args.control else None
     progress("bare loop ready (framework imported)")
     me = psutil.Process()
     out: list[dict[str, Any]] = []
@@ -197,17 +206,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             pairs, cpu_pairs, idle = [], [], []
             split.clear()
             progress(f"{cell['workload']} {cell['size']} x{cell['threads']}: pairs begin")
+            sides = ["bare", "pool"] + (["control"] if control else [])
             for k in range(args.pairs):
-                order = ("bare", "pool") if k % 2 == 0 else ("pool", "bare")
+                # Every side takes every position in turn (bare-pool, pool-bare; with a
+                # control: bare-pool-control, pool-control-bare, control-bare-pool, ...).
+                order = sides[k % len(sides) :] + sides[: k % len(sides)]
                 got: dict[str, float] = {}
                 per_cpu: dict[str, float] = {}
                 for side in order:
-                    if side == "bare":
-                        c0, t0 = cpu_of([me, worker]), time.monotonic()
-                        got[side], per_cpu[side] = await bare.run(cell, args.warmup, args.seconds)
-                        idle.append((cpu_of([me, worker]) - c0) / (time.monotonic() - t0) * 100)
-                    else:
+                    if side == "pool":
                         got[side], per_cpu[side] = await pool_run(cell)
+                        continue
+                    proc = bare if side == "bare" else control
+                    assert proc is not None
+                    c0, t0 = cpu_of([me, worker]), time.monotonic()
+                    got[side], per_cpu[side] = await proc.run(cell, args.warmup, args.seconds)
+                    if side == "bare":
+                        idle.append((cpu_of([me, worker]) - c0) / (time.monotonic() - t0) * 100)
                 pairs.append(got)
                 cpu_pairs.append(per_cpu)
             ratios = [p["pool"] / p["bare"] for p in pairs if p["bare"]]
@@ -227,12 +242,24 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "pool_worker_cpu_percent": round(statistics.median(w for w, _ in split), 1),
                 "pool_monitor_cpu_percent": round(statistics.median(m for _, m in split), 1),
             }
+            if control:
+                # The same loop in a second process, measured like the pool: how far two
+                # identical loops land apart in this run, the floor under any pool/bare ratio.
+                cr = [p["control"] / p["bare"] for p in pairs if p["bare"]]
+                row |= {
+                    "control_ops_per_s": [round(p["control"], 2) for p in pairs],
+                    "control_ratios": [round(r, 4) for r in cr],
+                    "control_ratio_median": round(statistics.median(cr), 4),
+                    "control_spread": _spread([p["control"] for p in pairs]),
+                }
             out.append(row)
             print(_line(row), file=sys.stderr, flush=True)
             if args.json:  # the cells so far, in case the run is cut short (a device's limit)
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({"rows": out, "partial": True}, indent=1))
     bare.close()
+    if control:
+        control.close()
     (ready,) = [e for e in seen if isinstance(e, ev.PoolReady)]
     return {
         "rows": out,
@@ -257,6 +284,12 @@ def _line(r: dict[str, Any]) -> str:
         f"pool {pool:10.1f} (spread {r['pool_spread']:.1%})  idle {r['idle_cpu_percent']:.1f}%  "
         f"per-CPU ratio {r['cpu_ratio_median']:.4f} (worker {r['pool_worker_cpu_percent']}%, "
         f"monitor {r['pool_monitor_cpu_percent']}%)"
+        + (
+            f"  control/bare {r['control_ratio_median']:.4f} "
+            f"[{min(r['control_ratios']):.3f}-{max(r['control_ratios']):.3f}]"
+            if "control_ratios" in r
+            else ""
+        )
     )
 
 
