@@ -15,6 +15,11 @@ round, so drift and neighbours hit every level alike. Levels, each adding one th
                histogram, the backend's memory figures) building a Sample, not sent
   pool       the real worker Runtime: its thread loop, the sampler on the main thread, each
              Sample encoded and written to a socket a `cat > /dev/null` child drains
+  pool-off   the same, but the sampler on a thread of its own while the main thread waits in
+             join(), as in a real worker process (gpumon.worker.__main__.run_on_own_thread)
+  pool-mute  the same as pool-off, but each Sample is encoded and dropped, never written
+             (the socket and the reader it wakes taken out)
+(pool-off and pool-mute are not in the default list; name them with --levels.)
 
 The step from one level to the next is the cost of what it adds; `pool` against `sampled` is
 the runtime's loop and the encoding and sending. Printed as a table and, with --json, saved.
@@ -35,11 +40,56 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from op_cost import make_backend, run_pool  # noqa: E402  (puts gpumon on sys.path too)
+from op_cost import drain as op_cost_drain  # noqa: E402  (puts gpumon on sys.path too)
+from op_cost import make_backend, run_pool  # noqa: E402
 
 from gpumon.worker.runtime import Runtime, Slot  # noqa: E402
 
 LEVELS = ("bare", "clock", "record", "sampled", "pool")
+
+
+def run_runtime(backend: Any, wl: Any, warmup: float, seconds: float, mute: bool) -> float:
+    """The real Runtime with its sampler off the main thread, as a worker process runs it;
+    with `mute`, Samples are encoded and dropped instead of written to a socket. The rate is
+    read off the Samples themselves: the ops of the windows inside the measured span over
+    those windows' intervals (reading the runtime's counters from outside races the sampler)."""
+    from gpumon import protocol
+    from gpumon.worker.__main__ import run_on_own_thread
+
+    sent: list[tuple[float, int, float]] = []  # (when, ops, interval) of each Sample
+    sock, sink = (None, None) if mute else op_cost_drain()
+
+    class Tap:
+        def send(self, msg: Any) -> None:
+            data = protocol.encode(msg)
+            sent.append((time.perf_counter(), msg.total_ops, msg.interval))
+            if sock is not None:
+                sock.sock.sendall(data)
+
+    rt = Runtime("parts", backend, wl, 1, Tap())  # type: ignore[arg-type]
+    rt.start()
+    while min(rt.sample(0.0).ops, default=0) == 0:
+        time.sleep(0.01)
+    stop = threading.Event()
+    span: list[float] = []
+
+    def measure() -> None:
+        time.sleep(warmup)
+        span.append(time.perf_counter())
+        time.sleep(seconds)
+        span.append(time.perf_counter())
+        stop.set()
+
+    threading.Thread(target=measure, daemon=True).start()
+    run_on_own_thread(rt.run_sampler, stop, name="gpumon_sampler")
+    rt.stop()
+    if sock is not None and sink is not None:
+        sock.sock.close()
+        sink.wait(5)
+    t0, t1 = span
+    inside = [(n, dt) for when, n, dt in sent if when - dt >= t0 and when <= t1 + 0.05]
+    ops, secs = sum(n for n, _ in inside), sum(dt for _, dt in inside)
+    return ops / secs if secs else 0.0
 
 
 def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) -> float:
@@ -47,6 +97,8 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
     if level == "pool":
         r = run_pool(backend, wl, 1, seconds, 0)
         return r["ops"] / r["seconds"]
+    if level in ("pool-off", "pool-mute"):
+        return run_runtime(backend, wl, warmup, seconds, mute=level == "pool-mute")
     state = backend.new_thread_state(wl, 0)
     op = backend.make_op(state, 1)
     stop = [False]
