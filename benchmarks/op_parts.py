@@ -99,14 +99,24 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
         return r["ops"] / r["seconds"]
     if level in ("pool-off", "pool-mute"):
         return run_runtime(backend, wl, warmup, seconds, mute=level == "pool-mute")
-    state = backend.new_thread_state(wl, 0)
-    op = backend.make_op(state, 1)
     stop = [False]
     count = [0]
     lat: list[float] = []
     clock = time.perf_counter
+    built = threading.Event()
 
     def worker() -> None:
+        # The op's state is built on the thread that runs it, as the Runtime does: a CUDA
+        # stream is made current per thread, and a state built on another thread would launch
+        # on this thread's default stream and synchronise an empty one (no wait per op).
+        state = backend.new_thread_state(wl, 0)
+        try:
+            loop(backend.make_op(state, 1))
+        finally:
+            backend.thread_exit(state)
+
+    def loop(op: Any) -> None:
+        built.set()
         if level == "bare":
             while not stop[0]:
                 op()
@@ -144,6 +154,7 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
         threads.append(threading.Thread(target=drain))
     for t in threads:
         t.start()
+    built.wait()
     time.sleep(warmup)
     c0, t0 = count[0] + len(lat), time.perf_counter()
     time.sleep(seconds)
@@ -151,7 +162,6 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
     stop[0] = True
     for t in threads:
         t.join()
-    backend.thread_exit(state)
     return (c1 - c0) / (t1 - t0)
 
 
