@@ -327,8 +327,9 @@ class Runtime:
         n = len(lats)
         chosen, every = latency.select(lats, latency.SELECTION_LIMIT, self.windows)
         self.windows += 1
-        lat_max = max(lats) if every > 1 else None  # exact either way: C-level, no sort
         chosen.sort()
+        # Exact either way: a selection's last value may not be the window's, so max() it all.
+        lat_max = (max(lats) if every > 1 else chosen[-1]) if lats else None
         hist = latency.sorted_histogram(chosen)
         mem, source = self.backend.memory()
         wl = self.workload
@@ -344,7 +345,7 @@ class Runtime:
             lat_count=n,
             lat_p50=latency.percentile(chosen, 50) if chosen else None,
             lat_p99=latency.percentile(chosen, 99) if chosen else None,
-            lat_max=lat_max if lat_max is not None else (chosen[-1] if chosen else None),
+            lat_max=lat_max,
             lat_hist=latency.scaled(hist, n) if every > 1 else hist,
             lat_every=every,
             mem=mem,
