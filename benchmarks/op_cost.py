@@ -198,13 +198,18 @@ def run_pool(backend: Backend, wl: Workload, threads: int, seconds: float, ops: 
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--op", choices=("null", "torch", "mlx"), default="null")
+def add_op_arguments(p: argparse.ArgumentParser, default_op: str) -> None:
+    """The options `make_backend` reads: which op, on what, how large (op_parts.py too)."""
+    p.add_argument("--op", choices=("null", "torch", "mlx"), default=default_op)
     p.add_argument("--workload", default="matmul", choices=("matmul", "generate"))
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--device", default="cpu", help="torch: cpu|cuda; mlx: cpu|gpu")
     p.add_argument("--dtype", default="float32")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_op_arguments(p, "null")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--ops", type=int, default=0, help="run a fixed op count instead (callgrind)")

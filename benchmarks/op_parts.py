@@ -41,7 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from op_cost import drain as op_cost_drain  # noqa: E402  (puts gpumon on sys.path too)
-from op_cost import make_backend, run_pool  # noqa: E402
+from op_cost import add_op_arguments, make_backend, run_pool  # noqa: E402
 
 from gpumon.worker.runtime import Runtime, Slot  # noqa: E402
 
@@ -167,11 +167,7 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--op", choices=("null", "torch", "mlx"), default="torch")
-    p.add_argument("--workload", default="matmul", choices=("matmul", "generate"))
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--device", default="cpu", help="torch: cpu|cuda; mlx: cpu|gpu")
-    p.add_argument("--dtype", default="float32")
+    add_op_arguments(p, "torch")
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=12)
     p.add_argument("--seconds", type=float, default=0.5)
