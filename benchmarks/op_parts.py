@@ -40,8 +40,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from op_cost import drain as op_cost_drain  # noqa: E402  (puts gpumon on sys.path too)
 from op_cost import add_op_arguments, make_backend, run_pool  # noqa: E402
+from op_cost import drain as op_cost_drain  # noqa: E402  (puts gpumon on sys.path too)
 
 from gpumon.worker.runtime import Runtime, Slot  # noqa: E402
 
