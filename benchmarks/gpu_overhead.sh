@@ -6,7 +6,8 @@
 #   OUT=results/ bash benchmarks/gpu_overhead.sh
 # Needs gpumon importable from this checkout, torch with CUDA, and mlx[cuda] for the MLX rows;
 # a backend that is missing fails its own step only. PAIRS, SECONDS_PER_RUN and THREADS override
-# the defaults; PEER_PYTHON (a python with nvitop) adds the peer comparison with NVML;
+# the defaults; CONTROL= drops the second bare loop, PARTS= the op_parts step; PEER_PYTHON (a
+# python with nvitop) adds the peer comparison with NVML;
 # CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512, 1/2/4/16 threads,
 # generate 256: about 8 more minutes).
 set -u
@@ -15,8 +16,11 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 py=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")" && pwd)
+# --control: a second bare loop in every pair, so each cell shows how far two identical loops
+# land apart on this host (CONTROL= to leave it out and save a third of the time).
+control=(); [ -n "${CONTROL-1}" ] && control=(--control)
 common=(--dtype bfloat16 --sizes 4096,256 --generate-sizes 1024 --threads "${THREADS:-1}"
-        --pairs "${PAIRS:-5}" --seconds "${SECONDS_PER_RUN:-2}" --warmup 0.6)
+        --pairs "${PAIRS:-6}" --seconds "${SECONDS_PER_RUN:-2}" --warmup 0.6 ${control[@]+"${control[@]}"})
 echo "=== overhead torch cuda"
 $py "$here/overhead_matrix.py" --backend torch --device cuda "${common[@]}" \
   --json "$OUT/overhead-matrix-torch-cuda.json" > /dev/null
@@ -35,6 +39,13 @@ if [ -n "${PEER_PYTHON:-}" ]; then
   echo "=== peer (nvitop) at 10 Hz with NVML"
   $py "$here/peer.py" --peer-python "$PEER_PYTHON" --seconds 10 --repeats 3 \
     --json "$OUT/peer.json" > /dev/null
+fi
+if [ -n "${PARTS-1}" ]; then
+  # One process, the op under more and more of gpumon (benchmarks/op_parts.py).
+  echo "=== op parts, torch cuda 4096 bf16"
+  $py "$here/op_parts.py" --op torch --device cuda --dtype bfloat16 --size 4096 --rounds 6 \
+    --seconds 0.4 --levels bare,clock,record,sampled,pool,pool-off,pool-mute \
+    --json "$OUT/op-parts-torch-cuda-4096.json"
 fi
 echo "=== host sampler alone at 10 Hz (NVML included)"
 $py "$here/peer.py" --seconds 10 --repeats 3 --json "$OUT/peer-gpumon-only.json" > /dev/null
