@@ -3,6 +3,7 @@ fallback when a pinned version cannot be had, and `gpumon run` recording the who
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,48 @@ async def test_steps_keep_their_times_and_conditions(tmp_path: Path) -> None:
     assert isinstance(ctl[0].command, SetThreads)
     assert isinstance(seen[-1], ev.SessionEnd)
     assert any(isinstance(e, ev.ScenarioEnded) and e.reason == "finished" for e in seen)
+
+
+async def test_a_crash_that_beats_its_commands_ack_is_the_next_steps_crash() -> None:
+    """A command can kill its pool before the acknowledgement is back (fault-threads did so in
+    CI): the crash belongs to the step waiting for one, not to nobody."""
+    sc = parse(
+        HEAD
+        + '[[steps]]\npool = "a"\nthreads = 2\n'
+        + '[[steps]]\nuntil = "crash"\npool = "a"\nwithin = 1\n',
+        "race.toml",
+    )
+    conductor: Conductor
+
+    class DiesBeforeAck:
+        """Stands in for the supervisor: the command's crash is published before it returns."""
+
+        def __init__(self) -> None:
+            self.pools = {"a": None}
+
+        async def command(self, pool: str, cmd: object, source: str = "") -> None:
+            conductor(
+                ev.Crash(
+                    crash_id="a-1",
+                    pool="a",
+                    pid=1,
+                    signal="SIGSEGV",
+                    threads=2,
+                    uptime=1.0,
+                    ops_total=10,
+                    policy="per-thread",
+                    workload="matmul",
+                    backend="fault",
+                    device="cpu",
+                )
+            )
+            await asyncio.sleep(0.05)  # the acknowledgement comes later
+
+    seen: list[ev.Event] = []
+    conductor = Conductor(sc, DiesBeforeAck(), seen.append, interactive=False)  # type: ignore[arg-type]
+    assert await conductor.run() == "finished"
+    steps = [e for e in seen if isinstance(e, ev.ScenarioStep)]
+    assert steps[1].waited.startswith("a crash of a after"), steps[1].waited
 
 
 def test_gpumon_run_records_the_story_and_exits_as_sweep_does(tmp_path: Path) -> None:

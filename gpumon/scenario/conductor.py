@@ -96,7 +96,7 @@ class Conductor:
             )
         )
         t0 = time.monotonic()
-        previous_end = t0
+        previous_act = t0
         reason = "finished"
         try:
             for i, st in enumerate(self.sc.steps, start=1):
@@ -105,7 +105,11 @@ class Conductor:
                 if st.until == "key" and self.interactive:
                     # The presenter reads this step's caption while the room waits for them.
                     self._announce(i, st, st.caption or "", "the presenter")
-                waited = await self._trigger(st, t0, previous_end)
+                waited = await self._trigger(st, t0, previous_act)
+                # A step's crash may come from the one before it, and a command can kill a pool
+                # before its acknowledgement is back (fault-threads once, in CI): crashes
+                # count from the moment the previous step began acting, not from its end.
+                acting = time.monotonic()
                 await self._act(st)
                 caption = st.caption or ""
                 if st.compare:
@@ -114,7 +118,7 @@ class Conductor:
                     self._announce(i, st, caption, waited)
                 if st.show and self.show is not None:
                     self.show(st.show)
-                previous_end = time.monotonic()
+                previous_act = acting
         except asyncio.CancelledError:
             reason = "stopped"
             raise
@@ -134,7 +138,7 @@ class Conductor:
             )
         )
 
-    async def _trigger(self, st: Step, t0: float, previous_end: float) -> str:
+    async def _trigger(self, st: Step, t0: float, previous_act: float) -> str:
         if st.at is not None:
             await asyncio.sleep(max(0.0, t0 + st.at - time.monotonic()))
         elif st.after:
@@ -165,10 +169,10 @@ class Conductor:
             self.waiting = what
 
             def crashed() -> bool:
-                return any(t >= previous_end for n in names for t in self.pools[n].crash_times)
+                return any(t >= previous_act for n in names for t in self.pools[n].crash_times)
 
             ok = await self._poll(crashed, deadline)
-            took = time.monotonic() - previous_end
+            took = time.monotonic() - previous_act
             return f"{what} after {took:.2f} s" if ok else f"no crash within {st.within:g} s"
         # quiet: no crash for st.quiet seconds (each crash starts the count again)
         what = f"{st.quiet:g} s without a crash"
