@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from gpumon import events as ev
@@ -17,6 +18,7 @@ from gpumon.scenario.choose import pick
 from gpumon.scenario.conductor import Conductor
 from gpumon.scenario.model import ScenarioError, builtins, parse
 from gpumon.session.log import load
+from tests.test_folds import crash  # the suite's Crash event of a fault pool
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = 'name = "t"\ntitle = "t"\npools = ["fault,name=a,threads=1,native=off"]\n'
@@ -116,27 +118,14 @@ async def test_a_crash_that_beats_its_commands_ack_is_the_next_steps_crash() -> 
     conductor: Conductor
 
     class DiesBeforeAck:
-        """Stands in for the supervisor: the command's crash is published before it returns."""
+        """Stands in for the supervisor, because a real pool wins this race only now and then:
+        the command's crash is published before the command returns."""
 
         def __init__(self) -> None:
             self.pools = {"a": None}
 
         async def command(self, pool: str, cmd: object, source: str = "") -> None:
-            conductor(
-                ev.Crash(
-                    crash_id="a-1",
-                    pool="a",
-                    pid=1,
-                    signal="SIGSEGV",
-                    threads=2,
-                    uptime=1.0,
-                    ops_total=10,
-                    policy="per-thread",
-                    workload="matmul",
-                    backend="fault",
-                    device="cpu",
-                )
-            )
+            conductor(msgspec.structs.replace(crash(0.0), pool="a"))
             await asyncio.sleep(0.05)  # the acknowledgement comes later
 
     seen: list[ev.Event] = []
