@@ -6,10 +6,10 @@
 #   OUT=results/ bash benchmarks/gpu_overhead.sh
 # Needs gpumon importable from this checkout, torch with CUDA, and mlx[cuda] for the MLX rows;
 # a backend that is missing fails its own step only. PAIRS, SECONDS_PER_RUN and THREADS override
-# the defaults; CONTROL= drops the second bare loop, PARTS= the op_parts step; PEER_PYTHON (a
-# python with nvitop) adds the peer comparison with NVML;
-# CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512, 1/2/4/16 threads,
-# generate 256: about 8 more minutes).
+# the defaults; CONTROL= drops the second bare loop, PARTS= the op_parts step, NVML= the
+# NVML-neighbour step; PEER_PYTHON (a python with nvitop) adds the peer comparison with NVML;
+# CPU_MATRIX=1 adds the CPU matrix (torch and MLX, 64-512, 1/2/4/16 threads, generate 256:
+# about 8 more minutes).
 set -u
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
@@ -46,6 +46,12 @@ if [ -n "${PARTS-1}" ]; then
   $py "$here/op_parts.py" --op torch --device cuda --dtype bfloat16 --size 4096 --rounds 6 \
     --seconds 0.4 --levels bare,clock,record,sampled,pool,pool-off,pool-mute \
     --json "$OUT/op-parts-torch-cuda-4096.json"
+fi
+if [ -n "${NVML-1}" ]; then
+  # The same loop bare while a neighbour polls NVML as the monitor does (benchmarks/nvml_cost.py).
+  echo "=== NVML beside a torch cuda 4096 bf16 loop"
+  $py "$here/nvml_cost.py" --device cuda --dtype bfloat16 --size 4096 --rounds 10 --seconds 2 \
+    --json "$OUT/nvml-cost-torch-cuda-4096.json"
 fi
 echo "=== host sampler alone at 10 Hz (NVML included)"
 $py "$here/peer.py" --seconds 10 --repeats 3 --json "$OUT/peer-gpumon-only.json" > /dev/null
