@@ -146,3 +146,20 @@ def test_the_recorder_keeps_the_driver_figures_peak_when_it_merges_samples() -> 
 
     assert coalesce([sample(5), sample(9), sample(None), sample(7)]).gpu_mem == 9
     assert coalesce([sample(None), sample(None)]).gpu_mem is None
+
+
+def test_nvml_cost_benchmark_refuses_a_mode_list_in_one_line() -> None:
+    """benchmarks/nvml_cost.py: every mode is a ratio to `quiet`, so a list without it (or with a
+    mode it does not know) is one line and exit 1, before any framework or NVML is touched."""
+    for modes in ("procs-1hz", "quiet,procs-2hz"):
+        r = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "nvml_cost.py"), "--modes", modes],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert r.returncode == 1
+        assert r.stderr.strip().splitlines() == [
+            "--modes: a comma list of quiet, procs-1hz, procs-10hz, sample-10hz that includes quiet"
+        ]
