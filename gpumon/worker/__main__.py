@@ -48,7 +48,7 @@ def control_loop(chan: Channel, rt: Runtime, done: threading.Event) -> None:
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             print(f"gpumon worker: ignored bad command line: {e}", file=sys.stderr, flush=True)
             continue
-        chan.send(rt.handle(req))
+        rt.handle(req, chan.send)
         if isinstance(req.command, Stop):
             done.set()
             return

@@ -93,12 +93,15 @@ class Runtime:
         self.flop_per_op = backend.flop_per_op(workload)
         self.ops_total = 0
         self.windows = 0  # samples taken: rotates where a window's selection of op times starts
+        self.started = 0  # the thread count _start_slots last started threads for
         backend.runtime = self
 
     # ---- what backends may read ------------------------------------------------------
     @property
-    def target_threads(self) -> int:
-        return self.target
+    def threads_running(self) -> int:
+        """Threads started for the current count: a larger count counts once its threads are
+        started (after the command's Ack), a smaller one at once."""
+        return min(self.target, self.started)
 
     # ---- worker threads --------------------------------------------------------------
     def _thread_main(self, slot: Slot) -> None:
@@ -182,6 +185,7 @@ class Runtime:
                 slot.thread = th
                 self.slots[i] = slot
                 th.start()
+        self.started = self.target
 
     def _join_exiting(self, timeout: float) -> list[int]:
         deadline = time.monotonic() + timeout
@@ -199,13 +203,19 @@ class Runtime:
         self._start_slots()
 
     # ---- commands ------------------------------------------------------------------
-    def handle(self, req: protocol.Request) -> protocol.Ack:
+    def handle(self, req: protocol.Request, reply: Callable[[protocol.Ack], object]) -> None:
+        """Carry out one command and `reply` with its Ack. Threads a SetThreads adds start only
+        after the Ack is out: a new thread can crash or hang (holding the GIL) within
+        microseconds, and the monitor must already know the count it died at — a crash that beat
+        the Ack was recorded with the old count."""
         try:
             detail = self._apply(req.command)
             ok = True
         except (SpecError, BackendUnavailable, ValueError) as e:
             detail, ok = getattr(e, "message", None) or str(e), False
-        return protocol.Ack(id=req.id, ok=ok, detail=detail, state=self.worker_state())
+        reply(protocol.Ack(id=req.id, ok=ok, detail=detail, state=self.worker_state()))
+        if ok and isinstance(req.command, SetThreads):
+            self._start_slots()
 
     def worker_state(self) -> protocol.WorkerState:
         wl = self.workload
@@ -236,8 +246,7 @@ class Runtime:
                     self.epoch += 1
                     self.cond.notify_all()
                 if n > old:
-                    self._start_slots()
-                    return f"{old} -> {n} threads"
+                    return f"{old} -> {n} threads"  # started by handle(), after the Ack
                 stuck = self._join_exiting(JOIN_TIMEOUT)
                 return f"{old} -> {n} threads" + (
                     f"; threads {stuck} still finishing an op" if stuck else ""

@@ -89,7 +89,9 @@ def runtime(backend: Backend, threads: int, chan: Channel, sync_every: int = 1) 
 
 
 def command(rt: Runtime, cmd: Any) -> None:
-    ack = rt.handle(Request(id=1, command=cmd))
+    acks: list[Any] = []
+    rt.handle(Request(id=1, command=cmd), acks.append)
+    (ack,) = acks
     assert ack.ok, ack.detail
 
 

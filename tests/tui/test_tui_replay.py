@@ -118,9 +118,11 @@ async def test_playing_feeds_events_into_the_same_state() -> None:
         await wait_for(lambda: app.state.crashes, 30, "the recorded crash to be replayed")
         (rec,) = app.state.crashes.values()
         assert rec.crash.signal == "SIGSEGV" and rec.crash.threads == 2
+        # The restarted pool runs for 0.9 s of wall time at 8x before the log stops it: a
+        # starved event loop can miss that window (seen in CI at load 6), so its stop counts too.
         await wait_for(
             lambda: (
-                app.state.pools["fault"].state == "running"
+                app.state.pools["fault"].state in ("running", "stopped")
                 and app.state.pools["fault"].attempt == 2
             ),
             10,

@@ -62,7 +62,7 @@ class RuntimeView(Protocol):
     """What a backend may read from the runtime (the fault backend arms on thread count)."""
 
     @property
-    def target_threads(self) -> int: ...
+    def threads_running(self) -> int: ...
 
 
 def flop_per_op(kind: str, size: int) -> float:

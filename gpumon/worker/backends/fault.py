@@ -103,7 +103,9 @@ class FaultBackend(Backend):
 
     def _maybe_fault(self) -> None:
         rt = self.runtime
-        armed = rt is not None and rt.target_threads >= self.fault.at_threads
+        # Armed by threads that exist, not by the count asked for: those start after the
+        # command's Ack, so the monitor knows the count before anything can fault at it.
+        armed = rt is not None and rt.threads_running >= self.fault.at_threads
         now = time.monotonic()
         with self._lock:
             if not armed:
