@@ -2,8 +2,9 @@
 
 A real mlx 0.31.1 CPU pool running `generate` at 2 threads crashes in a recorded session; the
 exported script, which imports only MLX, must reproduce it in >= 3 of 5 fresh processes with
-the same signal, and the count lands in the session folder's repro-runs.jsonl. A grow step
-(1 thread, then 2) is replayed at its offset; a session that did not crash gives a script that
+the same signal (a run may end in SIGABRT instead: counted under its own signal), and the count
+lands in the session folder's repro-runs.jsonl. A grow step (1 thread, then 2) is replayed at its
+offset; a session that did not crash gives a script that
 runs clean and `gpumon repro` says 0/K and exits 1; a torch CPU script runs clean.
 """
 
@@ -53,13 +54,19 @@ async def test_a_recorded_0_31_1_crash_reproduces_from_its_script(tmp_path, gpum
     print(result.out)
     assert result.code == 0, result.out + result.err
     k = int(re.search(r"reproduced (\d)/5", result.out)[1])  # type: ignore[index]
-    assert k >= 3, result.out
-    assert f"SIGSEGV ×{k}" in result.out and "95% Wilson interval" in result.out
+    # The race corrupts MLX's state; now and then a run ends in abort() instead of the
+    # SIGSEGV (seen in CI: SIGABRT ×1, SIGSEGV ×4). Each run is counted under its own signal,
+    # and those like the recording are what must reach 3 of 5.
+    segv = int(m[1]) if (m := re.search(r"SIGSEGV ×(\d)", result.out)) else 0
+    assert segv >= 3, result.out
+    counts = [int(c) for c in re.findall(r"SIG[A-Z]+ ×(\d)", result.out)]
+    assert sum(counts) == k and "95% Wilson interval" in result.out
+    assert ("as recorded" in result.out) == (segv == k)
     assert "# recorded: SIGSEGV" in text
     (rec,) = runs_file.read(folder)[0]
     assert rec.script == "repro.py" and rec.inside and rec.runs == 5 and rec.reproduced == k
-    assert rec.signals.count("SIGSEGV") == k and len(rec.exit_codes) == 5
-    assert rec.recorded == "SIGSEGV" and rec.same_as_recorded == k
+    assert rec.signals.count("SIGSEGV") == segv and len(rec.exit_codes) == 5
+    assert rec.recorded == "SIGSEGV" and rec.same_as_recorded == segv
     assert rec.framework == "mlx 0.31.1" and rec.build == "cpu"
     assert rec.session_id.startswith(folder.name.rsplit("-", 1)[1])
     assert json.loads((tmp_path / "r.json").read_text())["reproduced"] == k
