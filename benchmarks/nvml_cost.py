@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from child_env import with_gpumon  # noqa: E402
 from op_cost import add_op_arguments, make_backend  # noqa: E402  (puts gpumon on sys.path)
-from op_parts import run_level  # noqa: E402
+from op_parts import ratio_figures, run_level, shuffled_rounds  # noqa: E402
 
 MODES = ("quiet", "procs-1hz", "procs-10hz", "sample-10hz")
 
@@ -113,33 +112,24 @@ def main() -> int:
         return neighbour.stdout.readline()
 
     backend, wl = make_backend(args)
-    rates: dict[str, list[float]] = {m: [] for m in modes}
-    rng = random.Random(1)
-    for k in range(args.rounds):
-        order = modes[:]
-        rng.shuffle(order)
-        for m in order:
-            tell(m)
-            rates[m].append(run_level("bare", backend, wl, args.warmup, args.seconds))
-        print(f"round {k + 1}/{args.rounds}", file=sys.stderr, flush=True)
+
+    def measure(mode: str) -> float:
+        tell(mode)
+        return run_level("bare", backend, wl, args.warmup, args.seconds)
+
+    rates = shuffled_rounds(modes, args.rounds, measure)
     times: dict[str, list[float]] = json.loads(tell("stats"))
     tell("exit")
     neighbour.wait(timeout=10)
 
-    quiet = rates["quiet"]
     rows = []
     for m in modes:
-        ratios = [r / q for r, q in zip(rates[m], quiet, strict=True) if q]
-        q4 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         ts = times.get(m, [])
         rows.append(
             {
                 "mode": m,
                 "ops_per_s_median": round(statistics.median(rates[m]), 1),
-                "ratio_median": round(statistics.median(ratios), 4),
-                "ratio_mean": round(statistics.mean(ratios), 4),
-                "ratio_iqr": [round(q4[0], 4), round(q4[2], 4)],
-                "ratios": [round(r, 4) for r in ratios],
+                **ratio_figures(rates[m], rates["quiet"]),
                 "nvml_calls": len(ts),
                 "nvml_call_us_median": round(statistics.median(ts) * 1e6, 1) if ts else None,
                 "nvml_call_us_max": round(max(ts) * 1e6, 1) if ts else None,

@@ -35,6 +35,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,34 @@ def run_level(level: str, backend: Any, wl: Any, warmup: float, seconds: float) 
     return (c1 - c0) / (t1 - t0)
 
 
+def shuffled_rounds(
+    names: list[str], rounds: int, measure: Callable[[str], float]
+) -> dict[str, list[float]]:
+    """`measure(name)` for every name once per round, in a shuffled order each round (seeded),
+    so drift and neighbours hit every name alike; the rates per name, in round order."""
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    rng = random.Random(1)
+    for k in range(rounds):
+        order = names[:]
+        rng.shuffle(order)
+        for n in order:
+            rates[n].append(measure(n))
+        print(f"round {k + 1}/{rounds}", file=sys.stderr, flush=True)
+    return rates
+
+
+def ratio_figures(rates: list[float], base: list[float]) -> dict[str, Any]:
+    """Each round's rate over the base's in the same round: median, mean, IQR and all."""
+    ratios = [r / b for r, b in zip(rates, base, strict=True) if b]
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {
+        "ratio_median": round(statistics.median(ratios), 4),
+        "ratio_mean": round(statistics.mean(ratios), 4),
+        "ratio_iqr": [round(q[0], 4), round(q[2], 4)],
+        "ratios": [round(r, 4) for r in ratios],
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_op_arguments(p, "torch")
@@ -179,29 +208,18 @@ def main() -> int:
     if "bare" not in levels:
         raise SystemExit("--levels must include bare (every level is a ratio to it)")
     backend, wl = make_backend(args)
-    rates: dict[str, list[float]] = {lv: [] for lv in levels}
-    rng = random.Random(1)
-    for k in range(args.rounds):
-        order = levels[:]
-        rng.shuffle(order)
-        for lv in order:
-            rates[lv].append(run_level(lv, backend, wl, args.warmup, args.seconds))
-        print(f"round {k + 1}/{args.rounds}", file=sys.stderr, flush=True)
-    bare = rates["bare"]
+    rates = shuffled_rounds(
+        levels, args.rounds, lambda lv: run_level(lv, backend, wl, args.warmup, args.seconds)
+    )
     rows = []
     for lv in levels:
-        ratios = [r / b for r, b in zip(rates[lv], bare, strict=True) if b]
-        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         med = statistics.median(rates[lv])
         rows.append(
             {
                 "level": lv,
                 "ops_per_s_median": round(med, 1),
                 "us_per_op": round(1e6 / med, 3) if med else None,
-                "ratio_median": round(statistics.median(ratios), 4),
-                "ratio_mean": round(statistics.mean(ratios), 4),
-                "ratio_iqr": [round(q[0], 4), round(q[2], 4)],
-                "ratios": [round(r, 4) for r in ratios],
+                **ratio_figures(rates[lv], rates["bare"]),
             }
         )
     b_us = rows[0]["us_per_op"] or 0.0
