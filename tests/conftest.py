@@ -35,6 +35,17 @@ async def wait_for(
         await asyncio.sleep(step)
 
 
+def wait_until(
+    pred: Callable[[], object], timeout: float = 30.0, what: str = "condition", step: float = 0.01
+) -> None:
+    """`wait_for` for a test without an event loop (threads, files, processes)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(step)
+
+
 @pytest.fixture(autouse=True)
 def _clean_gpumon_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):

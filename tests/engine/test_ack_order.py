@@ -19,6 +19,7 @@ from gpumon.spec import parse_pool
 from gpumon.worker.backends import load
 from gpumon.worker.backends.base import Workload
 from gpumon.worker.runtime import Runtime
+from tests.conftest import wait_until
 
 
 class Recorder:
@@ -31,15 +32,6 @@ class Recorder:
         self.sent.append(msg)
 
 
-def until(pred: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 def test_threads_a_command_adds_start_only_after_its_ack() -> None:
     backend = load(parse_pool("fault,fault=raise,fault-rate=10000,fault-at-threads=2"))
     backend.setup()
@@ -47,7 +39,7 @@ def test_threads_a_command_adds_start_only_after_its_ack() -> None:
     wl = Workload("matmul", 4, "float32", "per-thread", 1)
     rt = Runtime("t", backend, wl, 1, chan)  # type: ignore[arg-type]
     rt.start()
-    assert until(lambda: any(s.lat for s in rt.slots.values()), 30), "no op at 1 thread"
+    wait_until(lambda: any(s.lat for s in rt.slots.values()), 30, "an op at 1 thread")
     failures_at_ack: list[int] = []
 
     def slow_reply(ack: Any) -> None:
@@ -59,6 +51,6 @@ def test_threads_a_command_adds_start_only_after_its_ack() -> None:
         rt.handle(Request(id=1, command=SetThreads(threads=2)), slow_reply)
         assert failures_at_ack == [0], "a thread faulted at 2 threads before the Ack was out"
         # ... and the fault is real: once the Ack is out, the armed backend fires.
-        assert until(lambda: any(isinstance(m, ThreadFailed) for m in chan.sent), 10)
+        wait_until(lambda: any(isinstance(m, ThreadFailed) for m in chan.sent), 10, "the fault")
     finally:
         rt.stop()

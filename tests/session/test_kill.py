@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import psutil
@@ -20,6 +19,7 @@ import psutil
 from gpumon import events as ev
 from gpumon.session.export import render
 from gpumon.session.log import load
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,13 +44,6 @@ CHILD = textwrap.dedent("""
 
     asyncio.run(main())
 """)
-
-
-def _wait(pred, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _reap(pids: list[int]) -> None:
@@ -86,7 +79,7 @@ def test_sigkill_mid_session_loses_no_complete_line(tmp_path: Path) -> None:
             data = log.read_bytes()
             return data.count(b'"type":"crash"') >= 2 and data.count(b'"crash_artifact"') >= 2
 
-        _wait(enough, 60, "two crashes in the log")
+        wait_until(enough, 60, "two crashes in the log", step=0.02)
         child.send_signal(signal.SIGKILL)  # mid-session: samples arrive every few ms
         assert child.wait(timeout=10) == -signal.SIGKILL
     finally:

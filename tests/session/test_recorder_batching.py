@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from gpumon import events as ev
 from gpumon.live_session import start_event
 from gpumon.session.log import load
 from gpumon.session.recorder import FLUSH_BYTES, Recorder
+from tests.conftest import wait_until
 from tests.test_folds import crash  # the suite's Crash event of a fault pool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,13 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _sample(t: float, n: int = 16) -> ev.Sample:
     return ev.Sample(t=t, pool="p", interval=0.1, threads=n, ops=list(range(n)), flop_per_op=0.0)
-
-
-def _wait(pred, what: str, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def _lines(rec: Recorder) -> list[bytes]:
@@ -81,7 +74,7 @@ def test_a_full_batch_is_written_without_waiting(tmp_path) -> None:
 def test_the_timer_writes_a_quiet_sessions_last_samples(tmp_path) -> None:
     rec = _recorder(tmp_path, flush_every=0.01)
     rec(_sample(rec.start_t + 0.1))
-    _wait(lambda: len(_lines(rec)) == 2, "the timer's flush")
+    wait_until(lambda: len(_lines(rec)) == 2, 30, "the timer's flush")
     rec.close()
 
 
@@ -114,7 +107,7 @@ def test_a_failed_timer_flush_stops_recording_on_the_next_event(tmp_path) -> Non
     assert rec._fd is not None
     os.close(rec._fd)  # the descriptor goes bad under the recorder: the timer's write fails
     rec(_sample(rec.start_t + 0.1))
-    _wait(lambda: rec.error is not None, "the timer's failed write")
+    wait_until(lambda: rec.error is not None, 30, "the timer's failed write")
     with pytest.raises(RecorderError, match="Bad file descriptor"):
         rec(ev.Notice(message="next"))
     rec(ev.Notice(message="and quiet after"))
